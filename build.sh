@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# NicheTune's one entry point. Every command first makes sure the machine can run libtorch
+# (eng/install-prerequisites.sh: idempotent, a no-op when nothing is missing), then restores and builds.
+#
+#   ./build.sh test            build everything and run the tests
+#   ./build.sh quickstart      run the QuickStart sample: a small fine-tune on real FOLDOC text
+#   ./build.sh sample NAME     run samples/NAME (extra arguments are passed on, e.g. --smoke)
+#   ./build.sh bench [filter]  run the BenchmarkDotNet suite (optionally filtered)
+#   ./build.sh bench-guard     the hot loop's guard: trainer overhead ratio and RSS growth; fails above limits
+#   ./build.sh pack            build the NuGet package into artifacts/packages
+set -euo pipefail
+cd "$(dirname "$0")"
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+CONFIGURATION=${CONFIGURATION:-Release}
+
+usage() { sed -n '4,11p' "$0" | sed 's/^# \{0,1\}//'; }
+
+prerequisites() { ./eng/install-prerequisites.sh; }
+
+run_sample() {
+  local name=$1; shift
+  [ -d "samples/$name" ] || { echo "build.sh: no sample 'samples/$name'" >&2; exit 2; }
+  dotnet run --project "samples/$name" -c "$CONFIGURATION" -- "$@"
+}
+
+cmd=${1:-}
+[ -n "$cmd" ] || { usage; exit 2; }
+shift
+case "$cmd" in
+  test)
+    prerequisites
+    dotnet build NicheTune.sln -c "$CONFIGURATION"
+    rm -rf artifacts/test-results
+    dotnet test tests/NicheTune.Tests -c "$CONFIGURATION" --no-build \
+      --logger "trx;LogFileName=tests.trx" --results-directory artifacts/test-results "$@"
+    ;;
+  quickstart)
+    prerequisites
+    run_sample QuickStart "$@"
+    ;;
+  sample)
+    prerequisites
+    [ $# -ge 1 ] || { echo "build.sh sample NAME [args]" >&2; exit 2; }
+    run_sample "$@"
+    ;;
+  bench)
+    prerequisites
+    dotnet run --project benchmarks/NicheTune.Benchmarks -c Release -- --filter "${1:-*}" "${@:2}"
+    ;;
+  bench-guard)
+    prerequisites
+    dotnet run --project benchmarks/NicheTune.Benchmarks -c Release -- guard "$@"
+    ;;
+  pack)
+    prerequisites
+    dotnet pack src/NicheTune -c Release -o artifacts/packages
+    ;;
+  -h|--help|help) usage ;;
+  *) echo "build.sh: unknown command '$cmd'" >&2; usage >&2; exit 2 ;;
+esac

@@ -1,0 +1,167 @@
+using NicheTune.Evaluation;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace NicheTune.Training;
+
+/// <summary>Factories for the built-in training objectives.</summary>
+public static class Objectives
+{
+    /// <summary>
+    /// Next-token prediction: cross-entropy between the logits at position t and the token at t + 1, skipping
+    /// padding. The model maps input ids [B, T] to logits [B, T, V] (a <c>Module&lt;Tensor, Tensor&gt;</c>, or a
+    /// <c>Module&lt;Tensor, Tensor, Tensor&gt;</c> that also takes the attention mask).
+    /// </summary>
+    /// <param name="labelSmoothing">Label smoothing ε in [0, 1): the target distribution puts 1 − ε on the next token and spreads ε uniformly.</param>
+    /// <returns>The objective.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="labelSmoothing"/> is outside [0, 1).</exception>
+    public static ITrainingObjective<TokenBatch> CausalLanguageModeling(double labelSmoothing = 0.0)
+        => new CausalLanguageModelingObjective(CheckSmoothing(labelSmoothing));
+
+    /// <summary>
+    /// Sequence classification: cross-entropy between logits [B, C] and class labels [B], with optional label
+    /// smoothing. The model maps input ids [B, T] (and optionally the attention mask) to logits [B, C].
+    /// </summary>
+    /// <param name="labelSmoothing">Label smoothing ε in [0, 1).</param>
+    /// <returns>The objective.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="labelSmoothing"/> is outside [0, 1).</exception>
+    public static ITrainingObjective<TokenBatch> SequenceClassification(double labelSmoothing = 0.0)
+        => new SequenceClassificationObjective(CheckSmoothing(labelSmoothing));
+
+    /// <summary>
+    /// An objective from a delegate <c>(model, batch) =&gt; loss</c>, for any model and batch type. Evaluation reports
+    /// the same loss (metrics that need outputs and targets are skipped).
+    /// </summary>
+    /// <typeparam name="TBatch">The batch type.</typeparam>
+    /// <param name="loss">Computes the scalar loss; called inside the trainer's dispose scope.</param>
+    /// <param name="name">Name for logs and reports.</param>
+    /// <returns>The objective.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="loss"/> is <see langword="null"/>.</exception>
+    public static ITrainingObjective<TBatch> Custom<TBatch>(Func<nn.Module, TBatch, Tensor> loss, string name = "custom")
+        where TBatch : ITrainingBatch
+    {
+        ArgumentNullException.ThrowIfNull(loss);
+        return new DelegateObjective<TBatch>(loss, name);
+    }
+
+    private static double CheckSmoothing(double labelSmoothing)
+    {
+        if (!(labelSmoothing >= 0.0 && labelSmoothing < 1.0))
+        {
+            throw new ArgumentOutOfRangeException(nameof(labelSmoothing), labelSmoothing, "Label smoothing must be in [0, 1); typical values are 0.05–0.2.");
+        }
+
+        return labelSmoothing;
+    }
+}
+
+/// <summary>Calls a model with input ids and, where it accepts one, the attention mask.</summary>
+internal static class ModelCall
+{
+    public static Tensor Forward(nn.Module model, TokenBatch batch) => model switch
+    {
+        nn.Module<Tensor, Tensor, Tensor> masked => masked.forward(batch.InputIds, batch.AttentionMask),
+        nn.Module<Tensor, Tensor> plain => plain.forward(batch.InputIds),
+        _ => throw new InvalidOperationException(Describe(model)),
+    };
+
+    public static IEnumerable<string> Validate(nn.Module model, string objective)
+    {
+        if (model is not nn.Module<Tensor, Tensor, Tensor> && model is not nn.Module<Tensor, Tensor>)
+        {
+            yield return $"Objective '{objective}': {Describe(model)}";
+        }
+    }
+
+    private static string Describe(nn.Module model) =>
+        $"the model ({model.GetType().Name}) must be a Module<Tensor, Tensor> (input ids → logits) or a Module<Tensor, Tensor, Tensor> " +
+        "(input ids, attention mask → logits); wrap it, or use Objectives.Custom((model, batch) => loss).";
+}
+
+internal sealed class CausalLanguageModelingObjective(double labelSmoothing) : ITrainingObjective<TokenBatch>
+{
+    public string Name => "causal-lm";
+
+    public IEnumerable<string> Validate(nn.Module model) => ModelCall.Validate(model, Name);
+
+    public Tensor Loss(nn.Module model, TokenBatch batch)
+    {
+        Tensor logits = ModelCall.Forward(model, batch);
+        Tensor targets = ShiftedTargets(batch.Labels);
+        return nn.functional.cross_entropy(Flatten(logits), targets.view(-1), ignore_index: TokenBatch.IgnoreIndex, label_smoothing: labelSmoothing);
+    }
+
+    public MetricBatch Evaluate(nn.Module model, TokenBatch batch)
+    {
+        Tensor logits = Flatten(ModelCall.Forward(model, batch));
+        Tensor targets = ShiftedTargets(batch.Labels).view(-1);
+        Tensor loss = nn.functional.cross_entropy(logits, targets, ignore_index: TokenBatch.IgnoreIndex, label_smoothing: labelSmoothing);
+        // Right padding: each row of n real tokens has n − 1 next-token targets.
+        return new MetricBatch(loss, batch.TokenCount - batch.ExampleCount, logits, targets, TokenBatch.IgnoreIndex);
+    }
+
+    private static Tensor Flatten(Tensor logits)
+    {
+        if (logits.dim() != 3)
+        {
+            throw new InvalidOperationException($"Causal language modelling expects logits [batch, time, vocabulary]; the model returned shape [{string.Join(", ", logits.shape)}].");
+        }
+
+        return logits.view(-1, logits.shape[2]);
+    }
+
+    // Shifting the targets left (rather than slicing the logits) keeps the [B·T, V] logits a view: no copy of the
+    // largest tensor of the step. The last position of every row gets the ignore index.
+    private static Tensor ShiftedTargets(Tensor labels)
+    {
+        long rows = labels.shape[0];
+        using Tensor tail = labels[TensorIndex.Colon, TensorIndex.Slice(1)];
+        using Tensor pad = torch.full(rows, 1, TokenBatch.IgnoreIndex, dtype: labels.dtype, device: labels.device);
+        return torch.cat([tail, pad], 1);
+    }
+}
+
+internal sealed class SequenceClassificationObjective(double labelSmoothing) : ITrainingObjective<TokenBatch>
+{
+    public string Name => "sequence-classification";
+
+    public IEnumerable<string> Validate(nn.Module model) => ModelCall.Validate(model, Name);
+
+    public Tensor Loss(nn.Module model, TokenBatch batch)
+        => nn.functional.cross_entropy(Logits(model, batch), batch.Labels, label_smoothing: labelSmoothing);
+
+    public MetricBatch Evaluate(nn.Module model, TokenBatch batch)
+    {
+        Tensor logits = Logits(model, batch);
+        Tensor loss = nn.functional.cross_entropy(logits, batch.Labels, label_smoothing: labelSmoothing);
+        return new MetricBatch(loss, batch.ExampleCount, logits, batch.Labels, TokenBatch.IgnoreIndex);
+    }
+
+    private static Tensor Logits(nn.Module model, TokenBatch batch)
+    {
+        Tensor logits = ModelCall.Forward(model, batch);
+        if (logits.dim() != 2)
+        {
+            throw new InvalidOperationException($"Sequence classification expects logits [batch, classes]; the model returned shape [{string.Join(", ", logits.shape)}].");
+        }
+
+        if (batch.Labels.dim() != 1)
+        {
+            throw new InvalidOperationException("Sequence classification needs one class label per example: give every TokenExample a Label.");
+        }
+
+        return logits;
+    }
+}
+
+internal sealed class DelegateObjective<TBatch>(Func<nn.Module, TBatch, Tensor> loss, string name) : ITrainingObjective<TBatch>
+    where TBatch : ITrainingBatch
+{
+    public string Name => name;
+
+    public IEnumerable<string> Validate(nn.Module model) => [];
+
+    public Tensor Loss(nn.Module model, TBatch batch) => loss(model, batch);
+
+    public MetricBatch Evaluate(nn.Module model, TBatch batch) => new(loss(model, batch), batch.ExampleCount);
+}

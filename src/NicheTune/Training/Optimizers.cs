@@ -1,0 +1,128 @@
+using NicheTune.Scheduling;
+using TorchSharp;
+using TorchSharp.Modules;
+
+namespace NicheTune.Training;
+
+/// <summary>Which optimizer the trainer builds and with which hyper-parameters (the learning rate is set by the plan).</summary>
+public abstract class OptimizerSpec
+{
+    private protected OptimizerSpec()
+    {
+    }
+
+    /// <summary>A short name for logs and reports.</summary>
+    public abstract string Name { get; }
+
+    /// <summary>Weight decay applied to groups that do not set their own.</summary>
+    public abstract double WeightDecay { get; }
+
+    internal abstract OptimizerHelper Create(IReadOnlyList<(ParameterGroupPlan Plan, Parameter[] Parameters)> groups, double learningRate);
+}
+
+/// <summary>Factories for the supported optimizers.</summary>
+public static class Optimizers
+{
+    /// <summary>AdamW (decoupled weight decay, Loshchilov &amp; Hutter 2019): the default for fine-tuning transformers.</summary>
+    /// <param name="beta1">Decay of the first-moment estimate, in [0, 1).</param>
+    /// <param name="beta2">Decay of the second-moment estimate, in [0, 1).</param>
+    /// <param name="epsilon">Added to the denominator for stability, &gt; 0.</param>
+    /// <param name="weightDecay">Decoupled weight decay, ≥ 0.</param>
+    /// <returns>The optimizer specification.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">A value is outside its range.</exception>
+    public static OptimizerSpec AdamW(double beta1 = 0.9, double beta2 = 0.999, double epsilon = 1e-8, double weightDecay = 0.0)
+    {
+        InRange(beta1, 0, 1, nameof(beta1));
+        InRange(beta2, 0, 1, nameof(beta2));
+        if (!(epsilon > 0))
+        {
+            throw new ArgumentOutOfRangeException(nameof(epsilon), epsilon, "epsilon must be positive, e.g. 1e-8.");
+        }
+
+        NonNegative(weightDecay, nameof(weightDecay));
+        return new AdamWSpec(beta1, beta2, epsilon, weightDecay);
+    }
+
+    /// <summary>Stochastic gradient descent with optional (Nesterov) momentum.</summary>
+    /// <param name="momentum">Momentum factor, in [0, 1).</param>
+    /// <param name="nesterov">Use Nesterov momentum (needs momentum &gt; 0).</param>
+    /// <param name="weightDecay">L2 penalty, ≥ 0.</param>
+    /// <returns>The optimizer specification.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">A value is outside its range.</exception>
+    /// <exception cref="ArgumentException"><paramref name="nesterov"/> without momentum.</exception>
+    public static OptimizerSpec Sgd(double momentum = 0.9, bool nesterov = false, double weightDecay = 0.0)
+    {
+        InRange(momentum, 0, 1, nameof(momentum));
+        NonNegative(weightDecay, nameof(weightDecay));
+        if (nesterov && momentum == 0)
+        {
+            throw new ArgumentException("Nesterov momentum needs momentum > 0; set momentum (e.g. 0.9) or nesterov: false.", nameof(nesterov));
+        }
+
+        return new SgdSpec(momentum, nesterov, weightDecay);
+    }
+
+    private static void InRange(double value, double low, double high, string name)
+    {
+        if (!(value >= low && value < high))
+        {
+            throw new ArgumentOutOfRangeException(name, value, $"{name} must be in [{low}, {high}).");
+        }
+    }
+
+    private static void NonNegative(double value, string name)
+    {
+        if (!(value >= 0) || double.IsInfinity(value))
+        {
+            throw new ArgumentOutOfRangeException(name, value, $"{name} must be a finite value ≥ 0.");
+        }
+    }
+
+    private sealed class AdamWSpec(double beta1, double beta2, double epsilon, double weightDecay) : OptimizerSpec
+    {
+        public override string Name => "AdamW";
+
+        public override double WeightDecay => weightDecay;
+
+        internal override OptimizerHelper Create(IReadOnlyList<(ParameterGroupPlan Plan, Parameter[] Parameters)> groups, double learningRate)
+        {
+            var paramGroups = new AdamW.ParamGroup[groups.Count];
+            for (int i = 0; i < groups.Count; i++)
+            {
+                paramGroups[i] = new AdamW.ParamGroup(
+                    groups[i].Parameters,
+                    learningRate * groups[i].Plan.LearningRateMultiplier,
+                    beta1,
+                    beta2,
+                    epsilon,
+                    groups[i].Plan.WeightDecay ?? weightDecay);
+            }
+
+            return torch.optim.AdamW(paramGroups, learningRate, beta1, beta2, epsilon, weightDecay);
+        }
+    }
+
+    private sealed class SgdSpec(double momentum, bool nesterov, double weightDecay) : OptimizerSpec
+    {
+        public override string Name => nesterov ? "SGD (Nesterov)" : "SGD";
+
+        public override double WeightDecay => weightDecay;
+
+        internal override OptimizerHelper Create(IReadOnlyList<(ParameterGroupPlan Plan, Parameter[] Parameters)> groups, double learningRate)
+        {
+            var paramGroups = new SGD.ParamGroup[groups.Count];
+            for (int i = 0; i < groups.Count; i++)
+            {
+                paramGroups[i] = new SGD.ParamGroup(
+                    groups[i].Parameters,
+                    learningRate * groups[i].Plan.LearningRateMultiplier,
+                    momentum,
+                    dampening: 0,
+                    weight_decay: groups[i].Plan.WeightDecay ?? weightDecay,
+                    nesterov: nesterov);
+            }
+
+            return torch.optim.SGD(paramGroups, learningRate, momentum, 0, weightDecay, nesterov);
+        }
+    }
+}

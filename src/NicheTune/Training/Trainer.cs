@@ -1,0 +1,713 @@
+using System.Collections.Immutable;
+using System.Diagnostics;
+using System.Globalization;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using NicheTune.Evaluation;
+using NicheTune.Scheduling;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace NicheTune.Training;
+
+/// <summary>
+/// The training loop. One instance per <c>Fit</c> call. The per-step path (<see cref="TrainOnBatch"/>,
+/// <see cref="OptimizerStep"/>) runs inside a dispose scope, allocates no managed objects that grow with steps and reads
+/// nothing from the tensors except the gradient norm (see <see cref="GradientNorm"/>).
+/// </summary>
+internal sealed class Trainer<TBatch, TExample>
+    where TBatch : ITrainingBatch
+{
+    private readonly FineTunePlan<TBatch> _plan;
+    private readonly PlanSettings _s;
+    private readonly IReadOnlyList<TExample> _train;
+    private readonly IReadOnlyList<TExample>? _validation;
+    private readonly ICollator<TExample, TBatch> _collator;
+    private readonly ILogger _logger;
+    private readonly nn.Module _model;
+    private readonly ITrainingObjective<TBatch> _objective;
+    private readonly TrainingControl _control = new();
+    private readonly IMetric[] _metrics;
+    private readonly Stopwatch _clock = new();
+
+    private Device _device = CPU;
+    private Parameter[] _trainable = [];
+    private Tensor[] _normParts = [];
+    private OptimizerHelper? _optimizer;
+    private torch.optim.ILearningRateController[] _groups = [];
+    private double[] _groupMultipliers = [];
+    private TrainerState _state = new();
+    private Tensor? _lossSum;
+    private Tensor? _epochLossSum;
+    private Dictionary<string, Tensor>? _best;
+    private long _lossBatches;
+    private long _epochBatches;
+    private long _tokens;
+    private long _examples;
+    private int _consecutiveSkips;
+    private long _lastEvaluationStep = -1;
+    private double _learningRate;
+    private StopReason _stopReason = StopReason.Completed;
+    private string? _lastCheckpoint;
+    private IReadOnlyDictionary<string, double> _latestMetrics = ImmutableDictionary<string, double>.Empty;
+    private IReadOnlyDictionary<string, double>? _bestMetrics;
+    private readonly ImmutableArray<LossRecord>.Builder _lossLog = ImmutableArray.CreateBuilder<LossRecord>();
+    private readonly ImmutableArray<EvaluationRecord>.Builder _evaluations = ImmutableArray.CreateBuilder<EvaluationRecord>();
+    private readonly ImmutableArray<EpochRecord>.Builder _epochs = ImmutableArray.CreateBuilder<EpochRecord>();
+
+    public Trainer(FineTunePlan<TBatch> plan, IReadOnlyList<TExample> train, IReadOnlyList<TExample>? validation, ICollator<TExample, TBatch> collator)
+    {
+        _plan = plan;
+        _s = plan.Settings;
+        _train = train;
+        _validation = validation is { Count: > 0 } ? validation : null;
+        _collator = collator;
+        _model = plan.Model;
+        _objective = plan.Objective;
+        _logger = (ILogger?)_s.LoggerFactory?.CreateLogger("NicheTune.Training.Trainer") ?? NullLogger.Instance;
+        var metrics = new List<IMetric> { _s.Metrics.FirstOrDefault(m => m.Name == "loss") ?? Metrics.Loss() };
+        metrics.AddRange(_s.Metrics.Where(m => m.Name != "loss"));
+        _metrics = [.. metrics];
+    }
+
+    private string? Monitor => _s.EarlyStopping?.Metric ?? (_validation is null ? null : "validation.loss");
+
+    public FineTuneResult Run(CancellationToken cancellationToken)
+    {
+        ValidateData();
+        TorchBackend.EnsureAvailable();
+        _clock.Start();
+        _device = _s.Device ?? CPU;
+        if (_s.Device is not null)
+        {
+            _model.to(_s.Device);
+        }
+
+        torch.manual_seed(_s.Seed);
+        bool wasTraining = _model.training;
+        _model.train();
+        try
+        {
+            BuildOptimizer();
+            int batchesPerEpoch = BatchPrefetcher<TExample, TBatch>.BatchCount(_train.Count, _s.BatchSize);
+            long stepsPerEpoch = (batchesPerEpoch + _s.GradientAccumulationSteps - 1) / _s.GradientAccumulationSteps;
+            long totalSteps = _s.MaxSteps ?? stepsPerEpoch * _s.Epochs;
+            string[] scheduleProblems = [.. _s.Schedule.Validate(totalSteps)];
+            if (scheduleProblems.Length > 0)
+            {
+                throw new FineTunePlanException(scheduleProblems);
+            }
+
+            _state = new TrainerState { Seed = _s.Seed, TotalSteps = totalSteps, TrainExampleCount = _train.Count, MonitoredMetric = Monitor };
+            _lossSum = torch.zeros(1, device: _device).DetachFromDisposeScope();
+            _epochLossSum = torch.zeros(1, device: _device).DetachFromDisposeScope();
+            if (_s.ResumeFrom is { } resume)
+            {
+                Resume(resume);
+            }
+
+            for (int i = 0; i < _s.Callbacks.Length; i++)
+            {
+                _s.Callbacks[i].OnTrainingStart(new TrainingStartArguments(totalSteps, stepsPerEpoch, _state.GlobalStep, _control));
+            }
+
+            Log.TrainingStarted(_logger, _objective.Name, _s.Optimizer.Name, totalSteps, stepsPerEpoch, _trainable.Sum(p => p.numel()), _groups.Length, _state.GlobalStep);
+            TrainLoop(batchesPerEpoch, totalSteps, cancellationToken);
+            return Finish(totalSteps, cancellationToken);
+        }
+        finally
+        {
+            _optimizer?.Dispose();
+            _lossSum?.Dispose();
+            _epochLossSum?.Dispose();
+            if (_best is not null)
+            {
+                foreach (Tensor t in _best.Values)
+                {
+                    t.Dispose();
+                }
+            }
+
+            _model.train(wasTraining);
+        }
+    }
+
+    private void ValidateData()
+    {
+        var problems = new List<string>();
+        if (_train.Count == 0)
+        {
+            problems.Add("There are no training examples; pass at least one.");
+        }
+
+        if (_validation is null && _s.EarlyStopping is not null)
+        {
+            problems.Add($"Early stopping on '{_s.EarlyStopping.Metric}' needs validation data; pass validation examples to Fit or remove EarlyStopping.");
+        }
+
+        if (_validation is null && _s.EvaluateEverySteps > 0)
+        {
+            problems.Add($"Evaluating every {_s.EvaluateEverySteps} steps needs validation data; pass validation examples to Fit.");
+        }
+
+        if (problems.Count > 0)
+        {
+            throw new FineTunePlanException(problems);
+        }
+    }
+
+    private void BuildOptimizer()
+    {
+        var byName = new Dictionary<string, Parameter>(StringComparer.Ordinal);
+        var names = new List<string>();
+        foreach ((string name, Parameter parameter) in _model.named_parameters())
+        {
+            if (parameter.requires_grad)
+            {
+                byName[name] = parameter;
+                names.Add(name);
+            }
+        }
+
+        IReadOnlyList<ParameterGroupPlan> plans = _s.ParameterGrouping.Group(names);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var groups = new List<(ParameterGroupPlan, Parameter[])>();
+        var problems = new List<string>();
+        foreach (ParameterGroupPlan plan in plans)
+        {
+            var members = new Parameter[plan.ParameterNames.Length];
+            for (int i = 0; i < members.Length; i++)
+            {
+                string name = plan.ParameterNames[i];
+                if (!byName.TryGetValue(name, out Parameter? parameter))
+                {
+                    problems.Add($"Parameter group '{plan.Name}' names '{name}', which is not a trainable parameter of the model.");
+                    continue;
+                }
+
+                if (!seen.Add(name))
+                {
+                    problems.Add($"Parameter '{name}' is in more than one group (again in '{plan.Name}'); each parameter belongs to exactly one group.");
+                }
+
+                members[i] = parameter;
+            }
+
+            if (!(plan.LearningRateMultiplier >= 0) || double.IsInfinity(plan.LearningRateMultiplier))
+            {
+                problems.Add($"Parameter group '{plan.Name}' has learning-rate multiplier {plan.LearningRateMultiplier}; it must be finite and ≥ 0.");
+            }
+
+            if (members.Length > 0)
+            {
+                groups.Add((plan, members));
+            }
+        }
+
+        string[] missing = [.. names.Where(n => !seen.Contains(n))];
+        if (missing.Length > 0)
+        {
+            problems.Add($"{missing.Length} trainable parameter(s) are in no group (first: '{missing[0]}'); every trainable parameter needs a group.");
+        }
+
+        if (problems.Count > 0)
+        {
+            throw new FineTunePlanException(problems);
+        }
+
+        _trainable = [.. groups.SelectMany(g => g.Item2)];
+        _normParts = new Tensor[_trainable.Length];
+        _optimizer = _s.Optimizer.Create(groups, _s.LearningRate);
+        _groups = [.. _optimizer.ParamGroups];
+        _groupMultipliers = [.. groups.Select(g => g.Item1.LearningRateMultiplier)];
+        _learningRate = _s.LearningRate;
+    }
+
+    private void Resume(string path)
+    {
+        string folder = CheckpointStore.Resolve(path)
+            ?? throw new FineTunePlanException([$"No checkpoint to resume from at '{path}'."]);
+        _best = _s.EarlyStopping?.RestoreBestWeights == true ? new Dictionary<string, Tensor>(StringComparer.Ordinal) : null;
+        TrainerState loaded = CheckpointStore.Load(folder, _model, _optimizer!, _best);
+        var problems = new List<string>();
+        if (loaded.Seed != _s.Seed)
+        {
+            problems.Add($"The checkpoint was trained with seed {loaded.Seed}, the plan has {_s.Seed}; resume with the same seed to continue the run exactly.");
+        }
+
+        if (loaded.TrainExampleCount != _train.Count)
+        {
+            problems.Add($"The checkpoint was trained on {loaded.TrainExampleCount} examples, Fit was given {_train.Count}; resume with the same training data.");
+        }
+
+        if (loaded.TotalSteps != _state.TotalSteps)
+        {
+            problems.Add($"The checkpoint's run had {loaded.TotalSteps} steps, this plan has {_state.TotalSteps}; keep epochs, batch size, accumulation and max steps unchanged when resuming.");
+        }
+
+        if (problems.Count > 0)
+        {
+            throw new FineTunePlanException(problems);
+        }
+
+        _state = loaded;
+        if (_best is { Count: 0 })
+        {
+            _best = null;
+        }
+
+        _lastCheckpoint = folder;
+        Log.Resumed(_logger, folder, loaded.GlobalStep, loaded.Epoch, loaded.BatchesDoneInEpoch);
+    }
+
+    private void TrainLoop(int batchesPerEpoch, long totalSteps, CancellationToken cancellationToken)
+    {
+        int accumulate = _s.GradientAccumulationSteps;
+        int evaluationBatchSize = _s.EvaluationBatchSize > 0 ? _s.EvaluationBatchSize : _s.BatchSize;
+        for (int epoch = _state.Epoch; _state.GlobalStep < totalSteps && !_control.IsStopRequested; epoch++)
+        {
+            int batchIndex = epoch == _state.Epoch ? _state.BatchesDoneInEpoch : 0;
+            _epochLossSum!.zero_();
+            _epochBatches = 0;
+            int pending = 0;
+            using (var data = new BatchPrefetcher<TExample, TBatch>(_train, Order(epoch), _s.BatchSize, batchIndex, _collator, _device, _s.PrefetchBatches, cancellationToken))
+            {
+                while (_state.GlobalStep < totalSteps && data.TryTake(out TBatch batch))
+                {
+                    TrainOnBatch(batch, accumulate, cancellationToken);
+                    batchIndex++;
+                    pending++;
+                    if (pending < accumulate && batchIndex < batchesPerEpoch)
+                    {
+                        continue;
+                    }
+
+                    pending = 0;
+                    bool applied = OptimizerStep(totalSteps);
+                    _state.Epoch = epoch;
+                    _state.BatchesDoneInEpoch = batchIndex;
+                    AfterStep(epoch, totalSteps, applied, evaluationBatchSize, cancellationToken);
+                    if (_control.IsStopRequested)
+                    {
+                        break;
+                    }
+                }
+            }
+
+            cancellationToken.ThrowIfCancellationRequested();
+            if (batchIndex < batchesPerEpoch)
+            {
+                break;
+            }
+
+            double epochLoss = _epochBatches == 0 ? double.NaN : _epochLossSum.item<float>() / _epochBatches;
+            IReadOnlyDictionary<string, double> validation = ImmutableDictionary<string, double>.Empty;
+            if (_validation is not null)
+            {
+                validation = _lastEvaluationStep == _state.GlobalStep ? _latestMetrics : RunEvaluation(epoch, evaluationBatchSize, cancellationToken);
+            }
+
+            _epochs.Add(new EpochRecord(epoch, _state.GlobalStep, epochLoss, validation));
+            _state.Epoch = epoch + 1;
+            _state.BatchesDoneInEpoch = 0;
+            for (int i = 0; i < _s.Callbacks.Length; i++)
+            {
+                _s.Callbacks[i].OnEpochEnd(new EpochEndArguments(epoch, _state.GlobalStep, epochLoss, _control));
+            }
+        }
+    }
+
+    private void TrainOnBatch(TBatch batch, int accumulate, CancellationToken cancellationToken)
+    {
+        try
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            using var scope = torch.NewDisposeScope();
+            Tensor loss = _objective.Loss(_model, batch);
+            if (accumulate == 1)
+            {
+                loss.backward();
+            }
+            else
+            {
+                loss.div(accumulate).backward();
+            }
+
+            Tensor value = loss.detach();
+            _lossSum!.add_(value);
+            _epochLossSum!.add_(value);
+            _tokens += batch.TokenCount;
+            _examples += batch.ExampleCount;
+            TrainingInstruments.Tokens.Add(batch.TokenCount);
+        }
+        finally
+        {
+            batch.Dispose();
+        }
+
+        _lossBatches++;
+        _epochBatches++;
+    }
+
+    private bool OptimizerStep(long totalSteps)
+    {
+        using var scope = torch.NewDisposeScope();
+        double norm = GradientNorm();
+        if (!double.IsFinite(norm))
+        {
+            _optimizer!.zero_grad();
+            long step = _state.GlobalStep + 1;
+            string advice = "Lower the learning rate, enable gradient clipping, check the data for empty or corrupt examples, or choose OnNonFiniteLoss(NonFiniteLossPolicy.SkipStep).";
+            if (_s.NonFiniteLoss == NonFiniteLossPolicy.Stop)
+            {
+                throw new NonFiniteLossException($"The loss or gradient became non-finite at step {step} (gradient norm {norm}); the weights keep the values of step {step - 1}. {advice}", step);
+            }
+
+            _consecutiveSkips++;
+            _state.SkippedSteps++;
+            Log.NonFiniteStepSkipped(_logger, step, norm, _consecutiveSkips);
+            if (_consecutiveSkips >= _s.MaxConsecutiveSkippedSteps)
+            {
+                throw new NonFiniteLossException($"{_consecutiveSkips} steps in a row had a non-finite loss or gradient (last at step {step}); training stopped with the weights of step {step - 1}. {advice}", step);
+            }
+
+            return false;
+        }
+
+        _consecutiveSkips = 0;
+        if (_s.MaxGradientNorm is { } maxNorm && norm > maxNorm)
+        {
+            double coefficient = maxNorm / (norm + 1e-6);
+            for (int i = 0; i < _trainable.Length; i++)
+            {
+                _trainable[i].grad?.mul_(coefficient);
+            }
+        }
+
+        double multiplier = _s.Schedule.Multiplier(_state.GlobalStep, totalSteps);
+        _learningRate = _s.LearningRate * multiplier;
+        for (int i = 0; i < _groups.Length; i++)
+        {
+            _groups[i].LearningRate = _learningRate * _groupMultipliers[i];
+        }
+
+        _optimizer!.step();
+        _optimizer.zero_grad();
+        _state.GlobalStep++;
+        _state.ScheduleMultiplier = multiplier;
+        TrainingInstruments.Steps.Add(1);
+        return true;
+    }
+
+    // The global L2 norm of all gradients. It is read on the host every step because the update must never apply a
+    // non-finite gradient; on CPU there is no device queue to drain, so the read costs only the norm itself, which
+    // clipping needs anyway.
+    private double GradientNorm()
+    {
+        int count = 0;
+        for (int i = 0; i < _trainable.Length; i++)
+        {
+            Tensor? grad = _trainable[i].grad;
+            if (grad is not null)
+            {
+                _normParts[count++] = torch.linalg.vector_norm(grad);
+            }
+        }
+
+        if (count == 0)
+        {
+            return 0.0;
+        }
+
+        Tensor parts = count == _normParts.Length ? torch.stack(_normParts) : torch.stack(_normParts[..count]);
+        double norm = torch.linalg.vector_norm(parts).item<float>();
+        Array.Clear(_normParts, 0, count);
+        return norm;
+    }
+
+    private void AfterStep(int epoch, long totalSteps, bool applied, int evaluationBatchSize, CancellationToken cancellationToken)
+    {
+        long step = _state.GlobalStep;
+        double? loss = null;
+        if (applied && step % _s.LogEverySteps == 0)
+        {
+            loss = ReadTrainingLoss(step, totalSteps, epoch);
+        }
+
+        for (int i = 0; i < _s.Callbacks.Length; i++)
+        {
+            _s.Callbacks[i].OnStepEnd(new StepEndArguments(step, totalSteps, epoch, _learningRate, loss, !applied, _control));
+        }
+
+        if (!applied)
+        {
+            return;
+        }
+
+        if (_validation is not null && _s.EvaluateEverySteps > 0 && step % _s.EvaluateEverySteps == 0)
+        {
+            RunEvaluation(epoch, evaluationBatchSize, cancellationToken);
+        }
+
+        if (_s.Checkpoints is { } checkpoints && step % checkpoints.EverySteps == 0)
+        {
+            SaveCheckpoint(checkpoints);
+        }
+    }
+
+    private double ReadTrainingLoss(long step, long totalSteps, int epoch)
+    {
+        double loss = _lossBatches == 0 ? double.NaN : _lossSum!.item<float>() / _lossBatches;
+        _lossSum!.zero_();
+        _lossBatches = 0;
+        double tokensPerSecond = _tokens / Math.Max(_clock.Elapsed.TotalSeconds, 1e-9);
+        _lossLog.Add(new LossRecord(step, loss, _learningRate));
+        TrainingInstruments.Loss.Record(loss);
+        TrainingInstruments.LearningRate.Record(_learningRate);
+        TrainingInstruments.Throughput.Record(tokensPerSecond);
+        Log.TrainingLoss(_logger, step, totalSteps, epoch, loss, _learningRate, tokensPerSecond);
+        _s.Progress?.Report(new TrainingProgress(step, totalSteps, epoch, loss, _learningRate, tokensPerSecond, _clock.Elapsed, _latestMetrics));
+        return loss;
+    }
+
+    private IReadOnlyDictionary<string, double> RunEvaluation(int epoch, int batchSize, CancellationToken cancellationToken)
+    {
+        var metrics = Evaluate(batchSize, cancellationToken);
+        long step = _state.GlobalStep;
+        _lastEvaluationStep = step;
+        _latestMetrics = metrics;
+        _evaluations.Add(new EvaluationRecord(step, epoch, metrics, _clock.Elapsed));
+        Log.EvaluationCompleted(_logger, step, string.Join(", ", metrics.Select(kv => string.Create(CultureInfo.InvariantCulture, $"{kv.Key} = {kv.Value:G6}"))));
+        TrackBest(metrics, step);
+        for (int i = 0; i < _s.Callbacks.Length; i++)
+        {
+            _s.Callbacks[i].OnEvaluationEnd(new EvaluationEndArguments(step, epoch, metrics, _control));
+        }
+
+        return metrics;
+    }
+
+    private ImmutableDictionary<string, double> Evaluate(int batchSize, CancellationToken cancellationToken)
+    {
+        bool wasTraining = _model.training;
+        _model.eval();
+        try
+        {
+            for (int i = 0; i < _metrics.Length; i++)
+            {
+                _metrics[i].Reset();
+            }
+
+            using (torch.no_grad())
+            using (var data = new BatchPrefetcher<TExample, TBatch>(_validation!, Identity(_validation!.Count), batchSize, 0, _collator, _device, _s.PrefetchBatches, cancellationToken))
+            {
+                while (data.TryTake(out TBatch batch))
+                {
+                    try
+                    {
+                        cancellationToken.ThrowIfCancellationRequested();
+                        using var scope = torch.NewDisposeScope();
+                        MetricBatch output = _objective.Evaluate(_model, batch);
+                        for (int i = 0; i < _metrics.Length; i++)
+                        {
+                            _metrics[i].Update(output);
+                        }
+                    }
+                    finally
+                    {
+                        batch.Dispose();
+                    }
+                }
+            }
+
+            var result = ImmutableDictionary.CreateBuilder<string, double>(StringComparer.Ordinal);
+            for (int i = 0; i < _metrics.Length; i++)
+            {
+                result["validation." + _metrics[i].Name] = _metrics[i].Compute();
+            }
+
+            return result.ToImmutable();
+        }
+        finally
+        {
+            _model.train(wasTraining);
+        }
+    }
+
+    private void TrackBest(IReadOnlyDictionary<string, double> metrics, long step)
+    {
+        string? monitor = Monitor;
+        if (monitor is null || !metrics.TryGetValue(monitor, out double value))
+        {
+            return;
+        }
+
+        EarlyStoppingPlan? es = _s.EarlyStopping;
+        bool higherIsBetter = es?.Mode switch
+        {
+            MetricMode.Max => true,
+            MetricMode.Min => false,
+            _ => _metrics.FirstOrDefault(m => "validation." + m.Name == monitor)?.HigherIsBetter ?? false,
+        };
+        double minDelta = es?.MinDelta ?? 0.0;
+        bool improved = !double.IsNaN(value) && (_state.BestMetric is not { } best || (higherIsBetter ? value > best + minDelta : value < best - minDelta));
+        if (improved)
+        {
+            _state.BestMetric = value;
+            _state.BestStep = step;
+            _state.EvaluationsWithoutImprovement = 0;
+            _bestMetrics = metrics;
+            if (es?.RestoreBestWeights == true)
+            {
+                SnapshotWeights();
+            }
+
+            return;
+        }
+
+        _state.EvaluationsWithoutImprovement++;
+        if (es is not null && _state.EvaluationsWithoutImprovement >= es.Patience)
+        {
+            _stopReason = StopReason.EarlyStopped;
+            string reason = string.Create(CultureInfo.InvariantCulture, $"early stopping: {monitor} did not improve by more than {es.MinDelta} for {es.Patience} evaluation(s); best {_state.BestMetric:G6} at step {_state.BestStep}");
+            _control.RequestStop(reason);
+            Log.TrainingStopped(_logger, step, reason);
+        }
+    }
+
+    private void SnapshotWeights()
+    {
+        using var noGrad = torch.no_grad();
+        using var scope = torch.NewDisposeScope();
+        _best ??= new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        foreach ((string name, Tensor tensor) in _model.state_dict())
+        {
+            if (_best.TryGetValue(name, out Tensor? copy))
+            {
+                copy.copy_(tensor);
+            }
+            else
+            {
+                _best[name] = tensor.detach().clone().DetachFromDisposeScope();
+            }
+        }
+
+        _state.HasBestWeights = true;
+    }
+
+    private void RestoreBestWeights()
+    {
+        using var noGrad = torch.no_grad();
+        using var scope = torch.NewDisposeScope();
+        foreach ((string name, Tensor tensor) in _model.state_dict())
+        {
+            if (_best!.TryGetValue(name, out Tensor? copy))
+            {
+                tensor.copy_(copy);
+            }
+        }
+    }
+
+    private void SaveCheckpoint(CheckpointPlan plan)
+    {
+        string target = Path.Combine(plan.Directory, CheckpointStore.FolderName(_state.GlobalStep));
+        _lastCheckpoint = CheckpointStore.Save(target, _model, _optimizer!, _state, _best);
+        CheckpointStore.Prune(plan.Directory, plan.KeepLast);
+        Log.CheckpointSaved(_logger, _state.GlobalStep, target);
+    }
+
+    private FineTuneResult Finish(long totalSteps, CancellationToken cancellationToken)
+    {
+        if (_control.IsStopRequested && _stopReason == StopReason.Completed)
+        {
+            _stopReason = StopReason.StoppedByCallback;
+            Log.TrainingStopped(_logger, _state.GlobalStep, _control.StopReason!);
+        }
+
+        int evaluationBatchSize = _s.EvaluationBatchSize > 0 ? _s.EvaluationBatchSize : _s.BatchSize;
+        if (_validation is not null && _lastEvaluationStep != _state.GlobalStep && _stopReason != StopReason.EarlyStopped)
+        {
+            RunEvaluation(_state.Epoch, evaluationBatchSize, cancellationToken);
+        }
+
+        if (_lossBatches > 0)
+        {
+            ReadTrainingLoss(_state.GlobalStep, totalSteps, _state.Epoch);
+        }
+
+        bool restored = false;
+        IReadOnlyDictionary<string, double> finalMetrics = _latestMetrics;
+        if (_best is not null && _state.BestStep is { } bestStep && _state.BestMetric is { } bestValue)
+        {
+            if (bestStep != _state.GlobalStep || _lastEvaluationStep != bestStep)
+            {
+                RestoreBestWeights();
+                restored = true;
+                Log.BestWeightsRestored(_logger, bestStep, Monitor!, bestValue);
+            }
+
+            finalMetrics = _bestMetrics ?? finalMetrics;
+        }
+
+        _state.Completed = true;
+        if (_s.Checkpoints is { } checkpoints)
+        {
+            SaveCheckpoint(checkpoints);
+        }
+
+        TimeSpan elapsed = _clock.Elapsed;
+        double seconds = Math.Max(elapsed.TotalSeconds, 1e-9);
+        var result = new FineTuneResult
+        {
+            TrainingLoss = _lossLog.ToImmutable(),
+            Evaluations = _evaluations.ToImmutable(),
+            Epochs = _epochs.ToImmutable(),
+            MonitoredMetric = _state.BestMetric is null ? null : Monitor,
+            BestMetric = _state.BestMetric,
+            BestStep = _state.BestStep,
+            RestoredBestWeights = restored,
+            FinalMetrics = finalMetrics,
+            Steps = _state.GlobalStep,
+            SkippedSteps = _state.SkippedSteps,
+            StopReason = _stopReason,
+            StopMessage = _control.StopReason,
+            WallTime = elapsed,
+            ExamplesPerSecond = _examples / seconds,
+            TokensPerSecond = _tokens / seconds,
+            LastCheckpoint = _lastCheckpoint,
+        };
+        Log.TrainingFinished(_logger, result.Steps, elapsed, result.StopReason, result.MonitoredMetric, result.BestMetric);
+        for (int i = 0; i < _s.Callbacks.Length; i++)
+        {
+            _s.Callbacks[i].OnTrainingEnd(new TrainingEndArguments(result));
+        }
+
+        return result;
+    }
+
+    private int[] Order(int epoch)
+    {
+        int[] order = Identity(_train.Count);
+        if (!_s.Shuffle)
+        {
+            return order;
+        }
+
+        // The order is a pure function of (seed, epoch): resuming mid-epoch replays it exactly.
+        var random = new Random(unchecked((int)(_s.Seed * 1_000_003L + epoch)));
+        random.Shuffle(order);
+        return order;
+    }
+
+    private static int[] Identity(int count)
+    {
+        var order = new int[count];
+        for (int i = 0; i < count; i++)
+        {
+            order[i] = i;
+        }
+
+        return order;
+    }
+}
