@@ -55,6 +55,7 @@ internal static class CheckpointStore
         string statePath = Path.Combine(folder, StateFile);
         TrainerState state = TrainerState.FromJson(File.ReadAllText(statePath), statePath);
         string modelPath = Path.Combine(folder, ModelFile);
+        SafetensorsFile.Validate(modelPath);
         try
         {
             model.load_safetensors(modelPath, strict: true);
@@ -74,6 +75,7 @@ internal static class CheckpointStore
         string bestPath = Path.Combine(folder, BestModelFile);
         if (bestWeights is not null && state.HasBestWeights && File.Exists(bestPath))
         {
+            SafetensorsFile.Validate(bestPath);
             foreach ((string name, Tensor tensor) in Safetensors.LoadStateDict(bestPath))
             {
                 bestWeights[name] = tensor.DetachFromDisposeScope();
@@ -102,9 +104,10 @@ internal static class CheckpointStore
             return null;
         }
 
-        foreach (string child in Directory.GetDirectories(path, Prefix + "*"))
+        foreach (string aside in Directory.GetDirectories(path, Prefix + "*" + OldMarker + "*"))
         {
-            RecoverInterruptedSwap(child);
+            string name = Path.GetFileName(aside);
+            RecoverInterruptedSwap(Path.Combine(path, name[..name.IndexOf(OldMarker, StringComparison.Ordinal)]));
         }
 
         return Directory.GetDirectories(path, Prefix + "*")

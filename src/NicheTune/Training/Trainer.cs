@@ -265,7 +265,10 @@ internal sealed class Trainer<TBatch, TExample>
     {
         int accumulate = _s.GradientAccumulationSteps;
         int evaluationBatchSize = _s.EvaluationBatchSize > 0 ? _s.EvaluationBatchSize : _s.BatchSize;
-        for (int epoch = _state.Epoch; _state.GlobalStep < totalSteps && !_control.IsStopRequested; epoch++)
+        // With a step budget the data repeats until the budget is spent; otherwise the epoch count bounds the run
+        // (skipped non-finite steps leave it short of totalSteps, and must not spill into an extra epoch).
+        int lastEpoch = _s.MaxSteps is null ? _s.Epochs : int.MaxValue;
+        for (int epoch = _state.Epoch; epoch < lastEpoch && _state.GlobalStep < totalSteps && !_control.IsStopRequested; epoch++)
         {
             int batchIndex = epoch == _state.Epoch ? _state.BatchesDoneInEpoch : 0;
             _epochLossSum!.zero_();

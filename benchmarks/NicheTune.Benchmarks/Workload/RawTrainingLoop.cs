@@ -1,0 +1,44 @@
+using System.Diagnostics;
+using NicheTune.Models;
+using NicheTune.Training;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace NicheTune.Benchmarks.Workload;
+
+/// <summary>The baseline: the training loop a TorchSharp user writes by hand, with the Trainer's hyper-parameters.</summary>
+internal static class RawTrainingLoop
+{
+    /// <summary>
+    /// Builds AdamW and runs <paramref name="steps"/> steps over <paramref name="batches"/> (cycling). When
+    /// <paramref name="stepEnds"/> is given, its first <paramref name="steps"/> entries get the timestamp at which each
+    /// step ended, the same instant the Trainer's <c>OnStepEnd</c> marks.
+    /// </summary>
+    public static void Run(Gpt2LMHeadModel model, RawBatch[] batches, int steps, long[]? stepEnds = null)
+    {
+        model.train();
+        long vocabulary = model.Config.VocabularySize;
+        Parameter[] parameters = [.. model.parameters()];
+        // Optimizers.AdamW()'s defaults: betas (0.9, 0.999), eps 1e-8 and weight decay 0 (TorchSharp's own default is 0.01).
+        using AdamW optimizer = torch.optim.AdamW(parameters, lr: TrainingWorkload.LearningRate, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0);
+        for (int i = 0; i < steps; i++)
+        {
+            RawBatch batch = batches[i % batches.Length];
+            using (var scope = torch.NewDisposeScope())
+            {
+                Tensor logits = model.forward(batch.InputIds);
+                Tensor loss = nn.functional.cross_entropy(logits.view(-1, vocabulary), batch.Targets.view(-1), ignore_index: TokenBatch.IgnoreIndex);
+                loss.backward();
+                torch.nn.utils.clip_grad_norm_(parameters, TrainingWorkload.MaxGradientNorm);
+                optimizer.step();
+                optimizer.zero_grad();
+            }
+
+            if (stepEnds is not null)
+            {
+                stepEnds[i] = Stopwatch.GetTimestamp();
+            }
+        }
+    }
+}
