@@ -1,0 +1,82 @@
+using System.Globalization;
+using TorchSharp;
+
+namespace NicheTune.Benchmarks.Guard;
+
+/// <summary>
+/// <c>dotnet run -c Release -- guard [--rounds N] [--steps S] [--rss-steps N] [--only overhead|rss]</c>: the hot loop's
+/// limits from DESIGN.md. Exit code 0 when the Trainer's step is within 3 % of the raw step and RSS grows under 3 %;
+/// bit 1 set for the overhead, bit 2 for RSS. The last two lines are always <c>rss growth: X.X%</c> and
+/// <c>trainer overhead ratio: X.XXX</c> (n/a for a part not run) so that scripts can read them.
+/// </summary>
+internal static class GuardRunner
+{
+    public const double MaxOverheadRatio = 1.03;
+    public const double MaxRssGrowthPercent = 3.0;
+
+    public static int Run(string[] args)
+    {
+        CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
+        CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
+        int rounds = 4;
+        int steps = 5;
+        int rssSteps = 2000;
+        string only = "all";
+        for (int i = 0; i < args.Length; i++)
+        {
+            string value = i + 1 < args.Length ? args[i + 1] : "";
+            switch (args[i])
+            {
+                case "--rounds": rounds = Positive(args[i], value); i++; break;
+                case "--steps": steps = Positive(args[i], value); i++; break;
+                case "--rss-steps": rssSteps = Positive(args[i], value); i++; break;
+                case "--only" when value is "overhead" or "rss": only = value; i++; break;
+                default:
+                    Console.Error.WriteLine($"guard: unknown argument '{args[i]}'; use --rounds N, --steps S, --rss-steps N, --only overhead|rss.");
+                    return 64;
+            }
+        }
+
+        if (rssSteps < 10 * 50)
+        {
+            Console.Error.WriteLine($"guard: --rss-steps {rssSteps} is too few: RSS is compared between step N/10 and step N, sampled every 50 steps; use at least 500.");
+            return 64;
+        }
+
+        TorchBackend.EnsureAvailable();
+        TextWriter output = Console.Out;
+        output.WriteLine($"NicheTune hot-loop guard: torch threads {torch.get_num_threads()}, {Environment.ProcessorCount} processors, .NET {Environment.Version}");
+
+        // RSS first, in a fresh process: after the benchmark model's gigabyte-sized steps the allocator keeps freed memory
+        // around, which would inflate the baseline and hide growth.
+        double? growth = only is "all" or "rss" ? RssGuard.Run(rssSteps, output) : null;
+        double? ratio = only is "all" or "overhead" ? OverheadGuard.Run(rounds, steps, output) : null;
+
+        int exit = 0;
+        if (ratio is { } r && !(r <= MaxOverheadRatio))
+        {
+            output.WriteLine($"FAIL: the Trainer's step takes {r:F3}x the raw TorchSharp step; the limit is {MaxOverheadRatio:F2}x.");
+            exit |= 1;
+        }
+
+        if (growth is { } g && !(g < MaxRssGrowthPercent))
+        {
+            output.WriteLine($"FAIL: RSS grew {g:F1}% over the run; the limit is {MaxRssGrowthPercent:F0}%.");
+            exit |= 2;
+        }
+
+        if (exit == 0)
+        {
+            output.WriteLine("PASS");
+        }
+
+        output.WriteLine(growth is { } gg ? $"rss growth: {gg:F1}%" : "rss growth: n/a");
+        output.WriteLine(ratio is { } rr ? $"trainer overhead ratio: {rr:F3}" : "trainer overhead ratio: n/a");
+        return exit;
+    }
+
+    private static int Positive(string name, string value) =>
+        int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out int n) && n > 0
+            ? n
+            : throw new ArgumentException($"guard: {name} needs a positive integer, got '{value}'.");
+}
