@@ -105,6 +105,23 @@ public sealed class FineTunePlan<TBatch>
         return trainer.Run(cancellationToken);
     }
 
+    /// <summary>
+    /// Computes the plan's metrics (loss plus those added with <c>Evaluate(…)</c>) on <paramref name="data"/> without
+    /// training: the "before" of a before/after comparison, or a check of a trained model on a held-out set.
+    /// </summary>
+    /// <typeparam name="TExample">The example type.</typeparam>
+    /// <param name="data">Examples to evaluate (at least one).</param>
+    /// <param name="collator">Turns lists of examples into batches.</param>
+    /// <param name="cancellationToken">Stops within one batch.</param>
+    /// <returns>Metric values named <c>validation.&lt;metric&gt;</c>.</returns>
+    /// <exception cref="FineTunePlanException"><paramref name="data"/> is empty.</exception>
+    public IReadOnlyDictionary<string, double> Evaluate<TExample>(IReadOnlyList<TExample> data, ICollator<TExample, TBatch> collator, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentNullException.ThrowIfNull(collator);
+        return new Trainer<TBatch, TExample>(this, [], data, collator).EvaluateOnly(cancellationToken);
+    }
+
     /// <summary>Runs <see cref="Fit{TExample}"/> on a dedicated thread (torch's dispose scopes are per thread, so the whole run stays on it).</summary>
     /// <typeparam name="TExample">The example type.</typeparam>
     /// <param name="train">Training examples.</param>

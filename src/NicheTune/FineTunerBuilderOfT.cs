@@ -226,4 +226,15 @@ public static class TokenPlanExtensions
         ArgumentNullException.ThrowIfNull(plan);
         return plan.Fit(train, validation, new TokenCollator(), cancellationToken);
     }
+
+    /// <summary>Evaluates the plan's metrics on token examples without training, with the default <see cref="TokenCollator"/>.</summary>
+    /// <param name="plan">The plan.</param>
+    /// <param name="data">Examples to evaluate.</param>
+    /// <param name="cancellationToken">Stops within one batch.</param>
+    /// <returns>Metric values named <c>validation.&lt;metric&gt;</c>.</returns>
+    public static IReadOnlyDictionary<string, double> Evaluate(this FineTunePlan<TokenBatch> plan, IReadOnlyList<TokenExample> data, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(plan);
+        return plan.Evaluate(data, new TokenCollator(), cancellationToken);
+    }
 }

@@ -133,6 +133,24 @@ internal sealed class Trainer<TBatch, TExample>
         }
     }
 
+    /// <summary>Evaluates the plan's metrics on the validation data without training.</summary>
+    public IReadOnlyDictionary<string, double> EvaluateOnly(CancellationToken cancellationToken)
+    {
+        if (_validation is null)
+        {
+            throw new FineTunePlanException(["There are no examples to evaluate; pass at least one."]);
+        }
+
+        TorchBackend.EnsureAvailable();
+        _device = _s.Device ?? CPU;
+        if (_s.Device is not null)
+        {
+            _model.to(_s.Device);
+        }
+
+        return Evaluate(_s.EvaluationBatchSize > 0 ? _s.EvaluationBatchSize : _s.BatchSize, cancellationToken);
+    }
+
     private void ValidateData()
     {
         var problems = new List<string>();

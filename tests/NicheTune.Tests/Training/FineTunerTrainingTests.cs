@@ -32,14 +32,14 @@ public sealed class FineTunerTrainingTests
             .LogEvery(20)
             .Evaluate(Metrics.Perplexity(), Metrics.Accuracy())
             .Build();
-        double before = EvaluateOnly(model, validation);
+        double before = plan.Evaluate(validation)["validation.perplexity"];
 
         FineTuneResult result = plan.Fit(train, validation);
 
         double after = result.FinalMetrics["validation.perplexity"];
         // Classical baseline on the same split: a smoothed unigram model. 300 steps are a smoke-sized run; the QuickStart's
         // longer run is where the model is compared with the bigram baseline.
-        double unigram = new NGramBaseline(1, ByteTokenizer.VocabularySize).Train(train.Select(e => e.InputIds)).Perplexity(validation.Select(e => e.InputIds));
+        double unigram = new NGramLanguageModel(1, ByteTokenizer.VocabularySize).Fit(train.Select(e => e.InputIds)).Perplexity(validation.Select(e => e.InputIds));
         before.Should().BeGreaterThan(200, "an untrained byte model is near uniform over 258 ids");
         after.Should().BeLessThan(before / 10, "the model must learn FOLDOC's bytes in 300 steps");
         after.Should().BeLessThan(unigram, "after 300 steps the model must already use context, beating the unigram baseline on the same split");
@@ -149,25 +149,5 @@ public sealed class FineTunerTrainingTests
         double majority = validation.GroupBy(e => e.Label).Max(g => g.Count()) / (double)validation.Count;
         result.Epochs.Should().HaveCount(8);
         result.FinalMetrics["validation.accuracy"].Should().BeGreaterThan(majority + 0.05, $"majority class is {majority:P0}");
-    }
-
-    private static double EvaluateOnly(nn.Module model, IReadOnlyList<TokenExample> validation)
-    {
-        var objective = Objectives.CausalLanguageModeling();
-        var metric = Metrics.Perplexity();
-        metric.Reset();
-        model.eval();
-        using (torch.no_grad())
-        {
-            foreach (var chunk in validation.Chunk(16))
-            {
-                using var scope = torch.NewDisposeScope();
-                using var batch = new TokenCollator().Collate(chunk);
-                metric.Update(objective.Evaluate(model, batch));
-            }
-        }
-
-        model.train();
-        return metric.Compute();
     }
 }
