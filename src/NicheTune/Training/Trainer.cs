@@ -374,7 +374,11 @@ internal sealed class Trainer<TBatch, TExample>
     private bool OptimizerStep(long totalSteps)
     {
         using var scope = torch.NewDisposeScope();
-        double norm = GradientNorm();
+        // With clipping, libtorch's fused clip_grad_norm_ returns the pre-clipping norm: one native call gives both the
+        // clipping and the finiteness check. A non-finite norm leaves NaN gradients, which are discarded below.
+        double norm = _s.MaxGradientNorm is { } maxNorm
+            ? torch.nn.utils.clip_grad_norm_(_trainable, maxNorm)
+            : GradientNorm();
         if (!double.IsFinite(norm))
         {
             _optimizer!.zero_grad();
@@ -397,15 +401,6 @@ internal sealed class Trainer<TBatch, TExample>
         }
 
         _consecutiveSkips = 0;
-        if (_s.MaxGradientNorm is { } maxNorm && norm > maxNorm)
-        {
-            double coefficient = maxNorm / (norm + 1e-6);
-            for (int i = 0; i < _trainable.Length; i++)
-            {
-                _trainable[i].grad?.mul_(coefficient);
-            }
-        }
-
         double multiplier = _s.Schedule.Multiplier(_state.GlobalStep, totalSteps);
         _learningRate = _s.LearningRate * multiplier;
         for (int i = 0; i < _groups.Length; i++)
@@ -421,9 +416,8 @@ internal sealed class Trainer<TBatch, TExample>
         return true;
     }
 
-    // The global L2 norm of all gradients. It is read on the host every step because the update must never apply a
-    // non-finite gradient; on CPU there is no device queue to drain, so the read costs only the norm itself, which
-    // clipping needs anyway.
+    // The global L2 norm of all gradients, when clipping is off. It is read on the host every step because the update
+    // must never apply a non-finite gradient; on CPU there is no device queue to drain, so the read costs only the norm.
     private double GradientNorm()
     {
         int count = 0;
