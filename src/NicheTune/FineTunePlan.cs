@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using NicheTune.Evaluation;
+using NicheTune.Freezing;
 using NicheTune.Scheduling;
 using NicheTune.Training;
 using TorchSharp;
@@ -81,6 +82,13 @@ public sealed class FineTunePlan<TBatch>
 
     /// <summary>The checkpoint to resume from, or <see langword="null"/>.</summary>
     public string? ResumeFrom => _settings.ResumeFrom;
+
+    /// <summary>The freezing strategy, or <see langword="null"/> to train every parameter the caller left trainable.</summary>
+    public IFreezeStrategy? Freezing => _settings.Freeze;
+
+    /// <summary>How trainable parameters are grouped for the optimizer (per-layer rates, weight-decay exclusions).</summary>
+    /// <value>Default: one rate, no weight decay on biases and norm weights.</value>
+    public IParameterGrouping ParameterGrouping => _settings.ParameterGrouping;
 
     /// <summary>The callbacks, in the order they run.</summary>
     public ImmutableArray<ITrainingCallback> Callbacks => _settings.Callbacks;
@@ -246,6 +254,19 @@ public sealed class FineTunePlan<TBatch>
         }
 
         problems.AddRange(objective.Validate(model));
+        if (s.Freeze is { } freeze)
+        {
+            try
+            {
+                LayerMap map = LayerMap.For(model, s.LayerClassifier);
+                problems.AddRange(freeze.Validate(map));
+            }
+            catch (ArgumentException ex)
+            {
+                problems.Add(ex.Message);
+            }
+        }
+
         if (!model.parameters().Any(p => p.requires_grad))
         {
             problems.Add("The model has no trainable parameter (every parameter has requires_grad = false); unfreeze at least one.");

@@ -23,6 +23,11 @@ public sealed record EpochRecord(int Epoch, long Step, double TrainLoss, IReadOn
 /// <param name="LearningRate">Base learning rate after the schedule.</param>
 public sealed record LossRecord(long Step, double Loss, double LearningRate);
 
+/// <summary>The learning rate of every optimizer parameter group after one step (recorded with <c>RecordLearningRates()</c>).</summary>
+/// <param name="Step">Optimizer steps taken, from 1.</param>
+/// <param name="Rates">Rate per group, in the order of <see cref="FineTuneResult.ParameterGroups"/>; groups added later by unfreezing extend the array.</param>
+public sealed record LearningRateRecord(long Step, ImmutableArray<double> Rates);
+
 /// <summary>
 /// What a fine-tuning run produced: the history of losses and evaluations, the best monitored value, throughput,
 /// and why it ended. The model passed to <see cref="FineTuner.For"/> holds the final (or restored best) weights.
@@ -77,6 +82,12 @@ public sealed class FineTuneResult
 
     /// <summary>Training tokens (non-padding) processed per second of wall time in this run.</summary>
     public double TokensPerSecond { get; init; }
+
+    /// <summary>Names of the optimizer's parameter groups, in order (e.g. <c>layer 3</c>, <c>layer 3 (no decay)</c>).</summary>
+    public ImmutableArray<string> ParameterGroups { get; init; } = [];
+
+    /// <summary>Every group's learning rate at every step, when <c>RecordLearningRates()</c> was set; otherwise empty.</summary>
+    public ImmutableArray<LearningRateRecord> LearningRates { get; init; } = [];
 
     /// <summary>The last checkpoint written, or <see langword="null"/> when checkpoints were not enabled.</summary>
     public string? LastCheckpoint { get; init; }

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using NicheTune.Evaluation;
+using NicheTune.Freezing;
 using NicheTune.Scheduling;
 using NicheTune.Training;
 using TorchSharp;
@@ -52,6 +53,55 @@ public sealed class FineTunerBuilder<TBatch>
     /// <exception cref="ArgumentNullException"><paramref name="grouping"/> is <see langword="null"/>.</exception>
     public FineTunerBuilder<TBatch> WithParameterGroups(IParameterGrouping grouping)
         => Set(_settings with { ParameterGrouping = grouping ?? throw new ArgumentNullException(nameof(grouping)) });
+
+    /// <summary>
+    /// Freezes parameters: <c>Freeze.Embeddings().And(Freeze.BottomLayers(2))</c>, <c>Freeze.AllBut("head")</c>,
+    /// <c>Freeze.UnfreezeGradually()</c>. Frozen parameters get <c>requires_grad = false</c> and stay out of the optimizer;
+    /// parameters already frozen by the caller stay frozen; every flag is restored when <c>Fit</c> returns.
+    /// </summary>
+    /// <param name="strategy">A built-in from <see cref="Freezing.Freeze"/> or your own.</param>
+    /// <returns>This builder.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="strategy"/> is <see langword="null"/>.</exception>
+    public FineTunerBuilder<TBatch> Freeze(IFreezeStrategy strategy)
+        => Set(_settings with { Freeze = strategy ?? throw new ArgumentNullException(nameof(strategy)) });
+
+    /// <summary>Maps parameters to layer groups with <paramref name="classify"/> where the model's naming is not one the <see cref="LayerMap"/> knows.</summary>
+    /// <param name="classify">Returns <c>embeddings</c>, <c>layer {i}</c>, <c>head</c>, <c>other</c>, or <see langword="null"/> for the built-in conventions.</param>
+    /// <returns>This builder.</returns>
+    public FineTunerBuilder<TBatch> WithLayerMap(Func<string, string?> classify)
+        => Set(_settings with { LayerClassifier = classify ?? throw new ArgumentNullException(nameof(classify)) });
+
+    /// <summary>
+    /// Layer-wise (discriminative) learning rates: the head trains at <paramref name="baseRate"/> and each group below at
+    /// <paramref name="decay"/> × the rate above (embeddings lowest). Biases and norm weights get no weight decay.
+    /// </summary>
+    /// <param name="baseRate">The head's learning rate (also the plan's base rate).</param>
+    /// <param name="decay">Factor per layer going down, in (0, 1].</param>
+    /// <param name="headRate">A separate rate for the head (e.g. higher for a fresh classifier), or <see langword="null"/> for <paramref name="baseRate"/>.</param>
+    /// <returns>This builder.</returns>
+    public FineTunerBuilder<TBatch> WithLayerwiseLearningRates(double baseRate, double decay, double? headRate = null)
+        => Set(_settings with
+        {
+            LearningRate = baseRate,
+            ParameterGrouping = ParameterGroupings.LayerwiseDecay(decay, headRate is { } h && baseRate > 0 ? h / baseRate : 1.0),
+        });
+
+    /// <summary>
+    /// An explicit learning rate per layer group, e.g. <c>g =&gt; g.Kind == LayerGroupKind.Layer &amp;&amp; g.LayerIndex &lt; 6 ? 1e-6 : 5e-5</c>
+    /// (low for sensitive bottom layers, higher for the top). The schedule scales every group alike.
+    /// </summary>
+    /// <param name="rate">The rate of each group.</param>
+    /// <returns>This builder.</returns>
+    public FineTunerBuilder<TBatch> WithLearningRates(Func<LayerGroup, double> rate)
+    {
+        ArgumentNullException.ThrowIfNull(rate);
+        // Rates are stored as multipliers of a base of 1, so the schedule and logs see the rates themselves.
+        return Set(_settings with { LearningRate = 1.0, ParameterGrouping = ParameterGroupings.PerGroup(rate) });
+    }
+
+    /// <summary>Records every parameter group's learning rate at every step into <see cref="FineTuneResult.LearningRates"/> (for plots and checks).</summary>
+    /// <returns>This builder.</returns>
+    public FineTunerBuilder<TBatch> RecordLearningRates() => Set(_settings with { RecordLearningRates = true });
 
     /// <summary>Sets the number of examples per batch (per micro-batch when accumulating gradients).</summary>
     /// <param name="batchSize">At least 1.</param>

@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using System.Globalization;
 using NicheTune.Benchmarks.Workload;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -7,46 +9,66 @@ namespace NicheTune.Benchmarks.Guard;
 /// <summary>
 /// Part a: the Trainer's per-step time over a hand-written TorchSharp step on the benchmark model, both on the same model
 /// object reset to the same initial weights. Rounds alternate which side goes first (ABBA) so that drift in the machine's
-/// speed (thermal, neighbours, allocator state) lands on both sides alike.
+/// speed lands on both sides alike. Steps during which other processes took a noticeable share of the CPUs are marked
+/// and left out of the ratio when enough quiet steps remain; rounds are added (within a time budget) until they do.
 /// </summary>
 internal static class OverheadGuard
 {
-    public static double Run(int rounds, int steps, TextWriter output)
+    private static readonly TimeSpan ExtraRoundsBudget = TimeSpan.FromMinutes(6);
+
+    public static double Run(int rounds, int maxRounds, int steps, TextWriter output)
     {
         ModelShape shape = ModelShape.Benchmark;
+        int minimumQuiet = 2 * steps;
+        int wantedQuiet = 3 * steps;
         output.WriteLine($"== trainer overhead: {shape.Describe()}");
-        output.WriteLine($"   {rounds} rounds x (raw loop of {steps + 1} steps, Trainer Fit of {steps + 1} steps); the first step of each run is not timed");
-        output.WriteLine($"   a step's time is the gap between consecutive step ends (raw: after the step's scope; Trainer: OnStepEnd)");
+        output.WriteLine($"   rounds of (raw loop of {steps + 1} steps, Trainer Fit of {steps + 1} steps), sides alternating first; the first step of each run is not timed");
+        output.WriteLine("   a step's time is the gap between consecutive step ends (raw: after the step's scope; Trainer: OnStepEnd)");
+        output.WriteLine(string.Create(
+            CultureInfo.InvariantCulture,
+            $"   * = disturbed step: other processes used > {StepRecorder.DisturbedShare:P0} of the CPUs meanwhile; ratio from quiet steps when each side has >= {minimumQuiet}"));
 
+        var clock = Stopwatch.StartNew();
         using TrainingWorkload workload = TrainingWorkload.Create(shape, steps + 1);
-        var timer = new StepTimer(steps + 1);
-        var rawEnds = new long[steps + 1];
+        using var recorder = new StepRecorder(steps + 1);
 
         // Warm-up: JIT of both paths and libtorch's first-touch allocations stay out of the measured rounds.
         workload.ResetWeights();
-        RawTrainingLoop.Run(workload.Model, workload.Batches, 2, rawEnds);
-        double rawWarm = StepTimer.Gaps(rawEnds, 2)[0];
+        RawTrainingLoop.Run(workload.Model, workload.Batches, 2, recorder);
+        StepSample rawWarm = recorder.Samples()[0];
+        recorder.Reset();
         workload.ResetWeights();
-        timer.Reset();
-        workload.FitTrainer(2, timer);
-        double trainerWarm = timer.StepMilliseconds()[0];
-        output.WriteLine($"   warm-up: raw step {rawWarm:F0} ms, Trainer step {trainerWarm:F0} ms");
+        workload.FitTrainer(2, recorder);
+        StepSample trainerWarm = recorder.Samples()[0];
+        output.WriteLine($"   warm-up: raw step {Format(rawWarm)} ms, Trainer step {Format(trainerWarm)} ms");
 
-        var allRaw = new List<double>();
-        var allTrainer = new List<double>();
-        Dictionary<string, Tensor>? rawWeights = null;
-        for (int round = 0; round < rounds; round++)
+        var allRaw = new List<StepSample>();
+        var allTrainer = new List<StepSample>();
+        TimeSpan extraDeadline = clock.Elapsed + ExtraRoundsBudget;
+        for (int round = 0; round < Math.Max(rounds, maxRounds); round++)
         {
+            if (round >= rounds && (Quiet(allRaw).Count >= wantedQuiet && Quiet(allTrainer).Count >= wantedQuiet || clock.Elapsed > extraDeadline))
+            {
+                break;
+            }
+
+            if (round == rounds)
+            {
+                output.WriteLine($"   the machine was busy: adding rounds until each side has {wantedQuiet} quiet steps (at most {maxRounds} rounds)");
+            }
+
             bool rawFirst = round % 2 == 0;
-            double[] raw = [];
-            double[] trainer = [];
+            StepSample[] raw = [];
+            StepSample[] trainer = [];
+            Dictionary<string, Tensor>? rawWeights = null;
             for (int turn = 0; turn < 2; turn++)
             {
                 workload.ResetWeights();
+                recorder.Reset();
                 if ((turn == 0) == rawFirst)
                 {
-                    RawTrainingLoop.Run(workload.Model, workload.Batches, steps + 1, rawEnds);
-                    raw = StepTimer.Gaps(rawEnds, steps + 1);
+                    RawTrainingLoop.Run(workload.Model, workload.Batches, steps + 1, recorder);
+                    raw = recorder.Samples();
                     if (round == 0)
                     {
                         rawWeights = workload.SnapshotWeights();
@@ -54,34 +76,61 @@ internal static class OverheadGuard
                 }
                 else
                 {
-                    timer.Reset();
-                    workload.FitTrainer(steps + 1, timer);
-                    trainer = timer.StepMilliseconds();
+                    workload.FitTrainer(steps + 1, recorder);
+                    trainer = recorder.Samples();
                 }
             }
 
-            if (round == 0 && rawWeights is not null)
+            if (rawWeights is not null)
             {
-                // Same weights, data and math on both sides: after the same steps the weights must agree to float rounding.
+                // Same weights, data and math on both sides: after the same steps the weights must agree to float rounding
+                // (the clipping coefficient is a float tensor on the raw side, a double on the Trainer's).
                 double difference = workload.MaxAbsoluteDifference(rawWeights);
                 TrainingWorkload.Dispose(rawWeights);
-                output.WriteLine($"   same math check: max |raw - Trainer| over all weights after {steps + 1} steps = {difference:E2}");
+                output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"   same math check: max |raw - Trainer| over all weights after {steps + 1} steps = {difference:E2} (learning rate {TrainingWorkload.LearningRate:E0})"));
             }
 
             allRaw.AddRange(raw);
             allTrainer.AddRange(trainer);
-            double rawMedian = Statistics.Median(raw);
-            double trainerMedian = Statistics.Median(trainer);
+            double rawMedian = Median(raw);
+            double trainerMedian = Median(trainer);
             output.WriteLine(
-                $"   round {round + 1} ({(rawFirst ? "raw first" : "Trainer first")}): raw median {rawMedian:F1} ms [{Statistics.Milliseconds(raw)}], " +
-                $"Trainer median {trainerMedian:F1} ms [{Statistics.Milliseconds(trainer)}], ratio {trainerMedian / rawMedian:F3}");
+                $"   round {round + 1} ({(rawFirst ? "raw first" : "Trainer first")}): raw median {rawMedian:F1} ms [{List(raw)}], " +
+                $"Trainer median {trainerMedian:F1} ms [{List(trainer)}], ratio {trainerMedian / rawMedian:F3}");
         }
 
-        double rawAll = Statistics.Median(allRaw);
-        double trainerAll = Statistics.Median(allTrainer);
-        double ratio = trainerAll / rawAll;
-        output.WriteLine($"   all rounds: raw median {rawAll:F1} ms (n = {allRaw.Count}), Trainer median {trainerAll:F1} ms (n = {allTrainer.Count})");
+        List<StepSample> quietRaw = Quiet(allRaw);
+        List<StepSample> quietTrainer = Quiet(allTrainer);
+        double rawAll = Median(allRaw);
+        double trainerAll = Median(allTrainer);
+        output.WriteLine($"   all steps: raw median {rawAll:F1} ms (n = {allRaw.Count}), Trainer median {trainerAll:F1} ms (n = {allTrainer.Count}), ratio {trainerAll / rawAll:F3}");
+        double ratio;
+        if (quietRaw.Count >= minimumQuiet && quietTrainer.Count >= minimumQuiet)
+        {
+            double rawQuiet = Median(quietRaw);
+            double trainerQuiet = Median(quietTrainer);
+            ratio = trainerQuiet / rawQuiet;
+            output.WriteLine($"   quiet steps: raw median {rawQuiet:F1} ms (n = {quietRaw.Count}), Trainer median {trainerQuiet:F1} ms (n = {quietTrainer.Count}), ratio {ratio:F3}  <- used");
+        }
+        else
+        {
+            ratio = trainerAll / rawAll;
+            output.WriteLine(
+                $"   WARNING: too few quiet steps (raw {quietRaw.Count}, Trainer {quietTrainer.Count}, need {minimumQuiet} each): the ratio uses all steps " +
+                "and reflects the machine's other load as much as the Trainer; rerun on an idle machine");
+        }
+
+        output.WriteLine($"   {clock.Elapsed.TotalSeconds:F0} s");
         output.WriteLine($"trainer overhead ratio: {ratio:F3}");
         return ratio;
     }
+
+    private static List<StepSample> Quiet(List<StepSample> samples) => samples.FindAll(s => !s.Disturbed);
+
+    private static double Median(IEnumerable<StepSample> samples) => Statistics.Median([.. samples.Select(s => s.Milliseconds)]);
+
+    private static string Format(StepSample sample) =>
+        sample.Milliseconds.ToString("F0", CultureInfo.InvariantCulture) + (sample.Disturbed ? "*" : "");
+
+    private static string List(StepSample[] samples) => string.Join(" ", samples.Select(Format));
 }

@@ -17,17 +17,16 @@ internal static class RssGuard
     private const int BatchesPerEpoch = 40;
     private const int ValidationExamples = 32;
 
-    public static double Run(int steps, TextWriter output)
+    public static double Run(int steps, bool everySample, TextWriter output)
     {
         ModelShape shape = ModelShape.Small;
         int early = steps / 10;
         int middle = steps / 2;
         output.WriteLine($"== RSS flatness: {shape.Describe()}");
-        output.WriteLine(
-            $"   (a smaller size of the benchmark architecture: {steps} steps of the benchmark model would take over an hour here)");
+        output.WriteLine($"   (a smaller size of the benchmark architecture: {steps} steps of the benchmark model would take over an hour here)");
         output.WriteLine(
             $"   one Fit of {steps} steps over {BatchesPerEpoch * shape.BatchSize} examples ({BatchesPerEpoch} steps/epoch, shuffled), " +
-            $"evaluating {ValidationExamples} examples every 250 steps and at epoch ends; VmRSS sampled every {SampleEvery} steps");
+            $"evaluating {ValidationExamples} examples every 250 steps and at epoch ends; memory sampled every {SampleEvery} steps");
 
         torch.manual_seed(99);
         using var model = new Gpt2LMHeadModel(shape.ToConfig());
@@ -51,34 +50,73 @@ internal static class RssGuard
         output.WriteLine(
             $"   {result.Steps} steps in {clock.Elapsed.TotalSeconds:F1} s ({clock.Elapsed.TotalMilliseconds / Math.Max(1, result.Steps):F1} ms/step, Fit set-up included), " +
             $"{result.Epochs.Length} epochs, {result.Evaluations.Length} evaluations, final training loss {result.TrainingLoss[^1].Loss:F3}");
-        output.WriteLine("   step    RSS MiB   managed heap MiB");
+        output.WriteLine("    step   VmRSS MiB   RssAnon MiB   RssFile MiB   managed heap MiB (after last GC)");
         for (int i = 0; i < sampler.Count; i++)
         {
-            if (sampler.Steps[i] % 250 == 0 || sampler.Steps[i] == early)
+            long step = sampler.Steps[i];
+            if (everySample || step % 250 == 0 || step == early)
             {
-                output.WriteLine($"   {sampler.Steps[i],5}   {ProcessMemory.Mebibytes(sampler.Rss[i]),7:F1}   {ProcessMemory.Mebibytes(sampler.Managed[i]),7:F1}");
+                output.WriteLine(
+                    $"   {step,5}   {Mib(sampler.Total[i]),9:F1}   {Mib(sampler.Anonymous[i]),11:F1}   {Mib(sampler.File[i]),11:F1}   {Mib(sampler.Managed[i]),16:F1}");
             }
         }
 
-        long rssEarly = sampler.RssAt(early);
-        long rssMiddle = sampler.RssAt(middle);
-        long rssEnd = sampler.RssAt(steps);
-        double growth = (rssEnd - rssEarly) * 100.0 / rssEarly;
-        output.WriteLine($"   rss at step {early}: {ProcessMemory.Mebibytes(rssEarly):F1} MiB");
-        output.WriteLine($"   rss at step {middle}: {ProcessMemory.Mebibytes(rssMiddle):F1} MiB");
-        output.WriteLine($"   rss at step {steps}: {ProcessMemory.Mebibytes(rssEnd):F1} MiB");
+        int first = sampler.IndexAt(early);
+        int half = sampler.IndexAt(middle);
+        int last = sampler.IndexAt(steps);
+        double growth = Growth(sampler.Total, first, last);
+        output.WriteLine($"   rss at step {early}: {Mib(sampler.Total[first]):F1} MiB (anonymous {Mib(sampler.Anonymous[first]):F1} MiB)");
+        output.WriteLine($"   rss at step {middle}: {Mib(sampler.Total[half]):F1} MiB (anonymous {Mib(sampler.Anonymous[half]):F1} MiB)");
+        output.WriteLine($"   rss at step {steps}: {Mib(sampler.Total[last]):F1} MiB (anonymous {Mib(sampler.Anonymous[last]):F1} MiB)");
+        output.WriteLine($"   anonymous (heap) growth: {Growth(sampler.Anonymous, first, last):F1}%; trend from step {middle / 2} on: {Trend(sampler, middle / 2):+0.0;-0.0} MiB per 1000 steps");
+        double allocatedPerStep = (sampler.Allocated[last] - sampler.Allocated[first]) / (double)(sampler.Steps[last] - sampler.Steps[first]);
+        output.WriteLine($"   managed allocations: {allocatedPerStep / 1024:F1} KiB per step (whole process, evaluations included), collected by the GC");
         output.WriteLine($"rss growth: {growth:F1}%");
         return growth;
     }
 
-    /// <summary>Samples VmRSS and the managed heap every n steps; allocation-free between samples.</summary>
+    // Least-squares slope of VmRSS against the step, from a step where the allocator has settled: a leak shows here even
+    // when the early baseline is high.
+    private static double Trend(MemorySampler sampler, long fromStep)
+    {
+        double n = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
+        for (int i = 0; i < sampler.Count; i++)
+        {
+            if (sampler.Steps[i] < fromStep)
+            {
+                continue;
+            }
+
+            double x = sampler.Steps[i] / 1000.0;
+            double y = Mib(sampler.Total[i]);
+            n++;
+            sx += x;
+            sy += y;
+            sxx += x * x;
+            sxy += x * y;
+        }
+
+        return n < 2 ? double.NaN : (n * sxy - sx * sy) / (n * sxx - sx * sx);
+    }
+
+    private static double Mib(long bytes) => ProcessMemory.Mebibytes(bytes);
+
+    private static double Growth(long[] values, int from, int to) => (values[to] - values[from]) * 100.0 / values[from];
+
+    /// <summary>Samples resident memory and the managed heap every n steps; allocation-free between samples.</summary>
     private sealed class MemorySampler(int every, int capacity) : ITrainingCallback
     {
         public long[] Steps { get; } = new long[capacity];
 
-        public long[] Rss { get; } = new long[capacity];
+        public long[] Total { get; } = new long[capacity];
+
+        public long[] Anonymous { get; } = new long[capacity];
+
+        public long[] File { get; } = new long[capacity];
 
         public long[] Managed { get; } = new long[capacity];
+
+        public long[] Allocated { get; } = new long[capacity];
 
         public int Count { get; private set; }
 
@@ -90,21 +128,22 @@ internal static class RssGuard
             }
 
             Steps[Count] = args.Step;
-            Rss[Count] = ProcessMemory.ResidentBytes();
-            Managed[Count] = GC.GetTotalMemory(false);
+            (Total[Count], Anonymous[Count], File[Count]) = ProcessMemory.Resident();
+            Managed[Count] = GC.GetGCMemoryInfo().HeapSizeBytes;
+            Allocated[Count] = GC.GetTotalAllocatedBytes(precise: false);
             Count++;
         }
 
-        public long RssAt(long step)
+        /// <summary>The sample at <paramref name="step"/>, or the last one before it when the step is not a multiple of the interval.</summary>
+        public int IndexAt(long step)
         {
-            // The sample at the step, or the last one before it when the step is not a multiple of the interval.
-            long value = -1;
+            int index = 0;
             for (int i = 0; i < Count && Steps[i] <= step; i++)
             {
-                value = Rss[i];
+                index = i;
             }
 
-            return value;
+            return index;
         }
     }
 }

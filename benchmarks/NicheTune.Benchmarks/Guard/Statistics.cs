@@ -1,5 +1,3 @@
-using System.Globalization;
-
 namespace NicheTune.Benchmarks.Guard;
 
 internal static class Statistics
@@ -17,6 +15,4 @@ internal static class Statistics
         return sorted.Length % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
     }
 
-    public static string Milliseconds(IEnumerable<double> values) =>
-        string.Join(" ", values.Select(v => v.ToString("F0", CultureInfo.InvariantCulture)));
 }

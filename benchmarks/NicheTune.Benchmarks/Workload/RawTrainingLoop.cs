@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using NicheTune.Models;
 using NicheTune.Training;
 using TorchSharp;
@@ -11,11 +10,10 @@ namespace NicheTune.Benchmarks.Workload;
 internal static class RawTrainingLoop
 {
     /// <summary>
-    /// Builds AdamW and runs <paramref name="steps"/> steps over <paramref name="batches"/> (cycling). When
-    /// <paramref name="stepEnds"/> is given, its first <paramref name="steps"/> entries get the timestamp at which each
-    /// step ended, the same instant the Trainer's <c>OnStepEnd</c> marks.
+    /// Builds AdamW and runs <paramref name="steps"/> steps over <paramref name="batches"/> (cycling); marks
+    /// <paramref name="recorder"/> at the end of each step, the instant the Trainer's <c>OnStepEnd</c> marks.
     /// </summary>
-    public static void Run(Gpt2LMHeadModel model, RawBatch[] batches, int steps, long[]? stepEnds = null)
+    public static void Run(Gpt2LMHeadModel model, RawBatch[] batches, int steps, StepRecorder? recorder = null)
     {
         model.train();
         long vocabulary = model.Config.VocabularySize;
@@ -35,10 +33,7 @@ internal static class RawTrainingLoop
                 optimizer.zero_grad();
             }
 
-            if (stepEnds is not null)
-            {
-                stepEnds[i] = Stopwatch.GetTimestamp();
-            }
+            recorder?.Mark();
         }
     }
 }

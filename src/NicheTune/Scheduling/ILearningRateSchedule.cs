@@ -4,6 +4,11 @@ namespace NicheTune.Scheduling;
 /// A learning-rate schedule as a pure function of the optimizer step: the multiplier applied to every parameter
 /// group's base rate. Pure and allocation-free so the trainer can call it every step.
 /// </summary>
+/// <remarks>
+/// Built-ins come from <see cref="Schedules"/> and compose (<c>Schedules.LinearWarmup(200).ThenCosine()</c>); a class of
+/// your own plugs into the same composition. A schedule used as a phase of a <see cref="ScheduleSequence"/> sees the
+/// phase's local step (0 at the phase's first step) and the phase's length as <c>totalSteps</c>.
+/// </remarks>
 public interface ILearningRateSchedule
 {
     /// <summary>The multiplier (usually in [0, 1]) for optimizer step <paramref name="step"/> (0-based) of <paramref name="totalSteps"/>.</summary>
@@ -16,19 +21,4 @@ public interface ILearningRateSchedule
     /// <param name="totalSteps">The planned number of optimizer steps, or <see langword="null"/> when not known before data is seen.</param>
     /// <returns>Problems, each saying what is wrong and what to do.</returns>
     IEnumerable<string> Validate(long? totalSteps) => [];
-}
-
-/// <summary>Factories for the built-in learning-rate schedules.</summary>
-public static class Schedules
-{
-    /// <summary>The base rate throughout: multiplier 1 at every step.</summary>
-    /// <returns>The schedule.</returns>
-    public static ILearningRateSchedule Constant() => ConstantSchedule.Instance;
-}
-
-internal sealed class ConstantSchedule : ILearningRateSchedule
-{
-    public static readonly ConstantSchedule Instance = new();
-
-    public double Multiplier(long step, long totalSteps) => 1.0;
 }

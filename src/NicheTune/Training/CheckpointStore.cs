@@ -50,10 +50,15 @@ internal static class CheckpointStore
         return target;
     }
 
-    public static TrainerState Load(string folder, nn.Module model, OptimizerHelper optimizer, IDictionary<string, Tensor>? bestWeights)
+    public static TrainerState ReadState(string folder)
     {
         string statePath = Path.Combine(folder, StateFile);
-        TrainerState state = TrainerState.FromJson(File.ReadAllText(statePath), statePath);
+        return TrainerState.FromJson(File.ReadAllText(statePath), statePath);
+    }
+
+    public static TrainerState Load(string folder, nn.Module model, OptimizerHelper optimizer, IDictionary<string, Tensor>? bestWeights)
+    {
+        TrainerState state = ReadState(folder);
         string modelPath = Path.Combine(folder, ModelFile);
         SafetensorsFile.Validate(modelPath);
         try

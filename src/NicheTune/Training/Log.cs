@@ -39,4 +39,8 @@ internal static partial class Log
     [LoggerMessage(EventId = 9, EventName = "BestWeightsRestored", Level = LogLevel.Information,
         Message = "Restored the weights of step {Step} ({Metric} = {Value})")]
     public static partial void BestWeightsRestored(ILogger logger, long step, string metric, double value);
+
+    [LoggerMessage(EventId = 10, EventName = "Unfrozen", Level = LogLevel.Information,
+        Message = "Step {Step} epoch {Epoch}: {Count} parameter(s) unfrozen and added to the optimizer ({Groups})")]
+    public static partial void Unfrozen(ILogger logger, long step, int epoch, int count, string groups);
 }

@@ -18,6 +18,9 @@ public abstract class OptimizerSpec
     public abstract double WeightDecay { get; }
 
     internal abstract OptimizerHelper Create(IReadOnlyList<(ParameterGroupPlan Plan, Parameter[] Parameters)> groups, double learningRate);
+
+    /// <summary>A parameter group for <c>add_param_group</c>: parameters unfrozen during training join with fresh state.</summary>
+    internal abstract TorchSharp.Modules.ParamGroup CreateGroup(ParameterGroupPlan plan, Parameter[] parameters, double learningRate);
 }
 
 /// <summary>Factories for the supported optimizers.</summary>
@@ -89,17 +92,16 @@ public static class Optimizers
             var paramGroups = new AdamW.ParamGroup[groups.Count];
             for (int i = 0; i < groups.Count; i++)
             {
-                paramGroups[i] = new AdamW.ParamGroup(
-                    groups[i].Parameters,
-                    learningRate * groups[i].Plan.LearningRateMultiplier,
-                    beta1,
-                    beta2,
-                    epsilon,
-                    groups[i].Plan.WeightDecay ?? weightDecay);
+                paramGroups[i] = Group(groups[i].Plan, groups[i].Parameters, learningRate);
             }
 
             return torch.optim.AdamW(paramGroups, learningRate, beta1, beta2, epsilon, weightDecay);
         }
+
+        internal override TorchSharp.Modules.ParamGroup CreateGroup(ParameterGroupPlan plan, Parameter[] parameters, double learningRate) => Group(plan, parameters, learningRate);
+
+        private AdamW.ParamGroup Group(ParameterGroupPlan plan, Parameter[] parameters, double learningRate)
+            => new(parameters, learningRate * plan.LearningRateMultiplier, beta1, beta2, epsilon, plan.WeightDecay ?? weightDecay);
     }
 
     private sealed class SgdSpec(double momentum, bool nesterov, double weightDecay) : OptimizerSpec
@@ -113,16 +115,15 @@ public static class Optimizers
             var paramGroups = new SGD.ParamGroup[groups.Count];
             for (int i = 0; i < groups.Count; i++)
             {
-                paramGroups[i] = new SGD.ParamGroup(
-                    groups[i].Parameters,
-                    learningRate * groups[i].Plan.LearningRateMultiplier,
-                    momentum,
-                    dampening: 0,
-                    weight_decay: groups[i].Plan.WeightDecay ?? weightDecay,
-                    nesterov: nesterov);
+                paramGroups[i] = Group(groups[i].Plan, groups[i].Parameters, learningRate);
             }
 
             return torch.optim.SGD(paramGroups, learningRate, momentum, 0, weightDecay, nesterov);
         }
+
+        internal override TorchSharp.Modules.ParamGroup CreateGroup(ParameterGroupPlan plan, Parameter[] parameters, double learningRate) => Group(plan, parameters, learningRate);
+
+        private SGD.ParamGroup Group(ParameterGroupPlan plan, Parameter[] parameters, double learningRate)
+            => new(parameters, learningRate * plan.LearningRateMultiplier, momentum, dampening: 0, weight_decay: plan.WeightDecay ?? weightDecay, nesterov: nesterov);
     }
 }

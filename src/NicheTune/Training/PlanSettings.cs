@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using Microsoft.Extensions.Logging;
 using NicheTune.Evaluation;
+using NicheTune.Freezing;
 using NicheTune.Scheduling;
 using TorchSharp;
 
@@ -43,7 +44,13 @@ internal sealed record PlanSettings
 
     public ILearningRateSchedule Schedule { get; init; } = Schedules.Constant();
 
-    public IParameterGrouping ParameterGrouping { get; init; } = SingleGroup.Instance;
+    public IParameterGrouping ParameterGrouping { get; init; } = ParameterGroupings.Uniform();
+
+    public IFreezeStrategy? Freeze { get; init; }
+
+    public Func<string, string?>? LayerClassifier { get; init; }
+
+    public bool RecordLearningRates { get; init; }
 
     public NonFiniteLossPolicy NonFiniteLoss { get; init; } = NonFiniteLossPolicy.Stop;
 

@@ -4,6 +4,7 @@ using System.Globalization;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using NicheTune.Evaluation;
+using NicheTune.Freezing;
 using NicheTune.Scheduling;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -31,6 +32,13 @@ internal sealed class Trainer<TBatch, TExample>
     private readonly IMetric[] _metrics;
     private readonly Stopwatch _clock = new();
 
+    private readonly Dictionary<string, bool> _originalRequiresGrad = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _pinnedFrozen = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _inOptimizer = new(StringComparer.Ordinal);
+    private readonly List<string> _groupNames = [];
+    private readonly ImmutableArray<LearningRateRecord>.Builder _learningRates = ImmutableArray.CreateBuilder<LearningRateRecord>();
+    private IReadOnlySet<string> _frozen = new HashSet<string>();
+    private LayerMap? _map;
     private Device _device = CPU;
     private Parameter[] _trainable = [];
     private Tensor[] _normParts = [];
@@ -130,6 +138,7 @@ internal sealed class Trainer<TBatch, TExample>
             }
 
             _model.train(wasTraining);
+            RestoreRequiresGrad();
         }
     }
 
@@ -177,18 +186,39 @@ internal sealed class Trainer<TBatch, TExample>
 
     private void BuildOptimizer()
     {
-        var byName = new Dictionary<string, Parameter>(StringComparer.Ordinal);
-        var names = new List<string>();
-        foreach ((string name, Parameter parameter) in _model.named_parameters())
+        _map = LayerMap.For(_model, _s.LayerClassifier);
+        foreach (string name in _map.ParameterNames)
         {
-            if (parameter.requires_grad)
+            bool trainable = _map.GetParameter(name).requires_grad;
+            _originalRequiresGrad[name] = trainable;
+            if (!trainable)
             {
-                byName[name] = parameter;
-                names.Add(name);
+                _pinnedFrozen.Add(name);
             }
         }
 
-        IReadOnlyList<ParameterGroupPlan> plans = _s.ParameterGrouping.Group(names);
+        ApplyFreezing(new FreezePosition(0, 0, AtEpochStart: true));
+        string[] trainableNames = [.. _map.ParameterNames.Where(n => !_frozen.Contains(n))];
+        if (trainableNames.Length == 0)
+        {
+            throw new FineTunePlanException([$"The freezing strategy leaves no trainable parameter at the start of training ({_s.Freeze}); keep at least the head trainable."]);
+        }
+
+        var groups = ResolveGroups(trainableNames, 1.0);
+        _optimizer = _s.Optimizer.Create(groups, _s.LearningRate);
+        _groups = [.. _optimizer.ParamGroups];
+        _groupMultipliers = [.. groups.Select(g => g.Plan.LearningRateMultiplier)];
+        _groupNames.AddRange(groups.Select(g => g.Plan.Name));
+        _trainable = [.. groups.SelectMany(g => g.Parameters)];
+        _normParts = new Tensor[_trainable.Length];
+        _learningRate = _s.LearningRate;
+        _inOptimizer.UnionWith(trainableNames);
+    }
+
+    private List<(ParameterGroupPlan Plan, Parameter[] Parameters)> ResolveGroups(IReadOnlyList<string> names, double factor)
+    {
+        IReadOnlyList<ParameterGroupPlan> plans = _s.ParameterGrouping.Group(_map!, names);
+        var known = names.ToHashSet(StringComparer.Ordinal);
         var seen = new HashSet<string>(StringComparer.Ordinal);
         var groups = new List<(ParameterGroupPlan, Parameter[])>();
         var problems = new List<string>();
@@ -198,7 +228,7 @@ internal sealed class Trainer<TBatch, TExample>
             for (int i = 0; i < members.Length; i++)
             {
                 string name = plan.ParameterNames[i];
-                if (!byName.TryGetValue(name, out Parameter? parameter))
+                if (!known.Contains(name))
                 {
                     problems.Add($"Parameter group '{plan.Name}' names '{name}', which is not a trainable parameter of the model.");
                     continue;
@@ -209,7 +239,7 @@ internal sealed class Trainer<TBatch, TExample>
                     problems.Add($"Parameter '{name}' is in more than one group (again in '{plan.Name}'); each parameter belongs to exactly one group.");
                 }
 
-                members[i] = parameter;
+                members[i] = _map!.GetParameter(name);
             }
 
             if (!(plan.LearningRateMultiplier >= 0) || double.IsInfinity(plan.LearningRateMultiplier))
@@ -219,7 +249,7 @@ internal sealed class Trainer<TBatch, TExample>
 
             if (members.Length > 0)
             {
-                groups.Add((plan, members));
+                groups.Add((factor == 1.0 ? plan : plan with { LearningRateMultiplier = plan.LearningRateMultiplier * factor }, members));
             }
         }
 
@@ -234,12 +264,87 @@ internal sealed class Trainer<TBatch, TExample>
             throw new FineTunePlanException(problems);
         }
 
-        _trainable = [.. groups.SelectMany(g => g.Item2)];
+        return groups;
+    }
+
+    // Sets requires_grad from the strategy's decision; parameters the caller froze before Fit stay frozen.
+    private void ApplyFreezing(FreezePosition position)
+    {
+        var frozen = new HashSet<string>(_pinnedFrozen, StringComparer.Ordinal);
+        if (_s.Freeze is { } strategy)
+        {
+            frozen.UnionWith(strategy.Frozen(_map!, position));
+        }
+
+        foreach (string name in _map!.ParameterNames)
+        {
+            Parameter parameter = _map.GetParameter(name);
+            bool trainable = !frozen.Contains(name);
+            if (parameter.requires_grad != trainable)
+            {
+                parameter.requires_grad = trainable;
+                if (!trainable)
+                {
+                    // A re-frozen parameter must have no gradient, or the optimizer would still move it (decay, momentum).
+                    parameter.grad = null;
+                }
+            }
+        }
+
+        _frozen = frozen;
+    }
+
+    // Gradual unfreezing: parameters that become trainable join the optimizer as new groups with fresh state.
+    private void UpdateFreezing(FreezePosition position)
+    {
+        if (_s.Freeze is not { } strategy || !strategy.ChangesAt(position))
+        {
+            return;
+        }
+
+        IReadOnlySet<string> before = _frozen;
+        ApplyFreezing(position);
+        string[] unfrozen = [.. _map!.ParameterNames.Where(n => before.Contains(n) && !_frozen.Contains(n) && !_inOptimizer.Contains(n))];
+        if (unfrozen.Length == 0)
+        {
+            return;
+        }
+
+        AddToOptimizer(unfrozen, strategy.UnfrozenLearningRateFactor);
+        _state.UnfreezeEvents.Add(new UnfreezeEvent(position.Epoch, position.Step, unfrozen, strategy.UnfrozenLearningRateFactor));
+        Log.Unfrozen(_logger, position.Step, position.Epoch, unfrozen.Length, string.Join(", ", unfrozen.Select(n => _map.GroupOf(n).Name).Distinct()));
+    }
+
+    private void AddToOptimizer(IReadOnlyList<string> names, double factor)
+    {
+        var groups = ResolveGroups(names, factor);
+        foreach ((ParameterGroupPlan plan, Parameter[] parameters) in groups)
+        {
+            _optimizer!.add_param_group(_s.Optimizer.CreateGroup(plan, parameters, _learningRate));
+            _groupNames.Add(plan.Name);
+        }
+
+        _groups = [.. _optimizer!.ParamGroups];
+        _groupMultipliers = [.. _groupMultipliers, .. groups.Select(g => g.Plan.LearningRateMultiplier)];
+        _trainable = [.. _trainable, .. groups.SelectMany(g => g.Parameters)];
         _normParts = new Tensor[_trainable.Length];
-        _optimizer = _s.Optimizer.Create(groups, _s.LearningRate);
-        _groups = [.. _optimizer.ParamGroups];
-        _groupMultipliers = [.. groups.Select(g => g.Item1.LearningRateMultiplier)];
-        _learningRate = _s.LearningRate;
+        foreach (string name in names)
+        {
+            _inOptimizer.Add(name);
+        }
+    }
+
+    private void RestoreRequiresGrad()
+    {
+        if (_map is null)
+        {
+            return;
+        }
+
+        foreach ((string name, bool trainable) in _originalRequiresGrad)
+        {
+            _map.GetParameter(name).requires_grad = trainable;
+        }
     }
 
     private void Resume(string path)
@@ -247,6 +352,17 @@ internal sealed class Trainer<TBatch, TExample>
         string folder = CheckpointStore.Resolve(path)
             ?? throw new FineTunePlanException([$"No checkpoint to resume from at '{path}'."]);
         _best = _s.EarlyStopping?.RestoreBestWeights == true ? new Dictionary<string, Tensor>(StringComparer.Ordinal) : null;
+        TrainerState saved = CheckpointStore.ReadState(folder);
+
+        // Rebuild the optimizer's groups exactly as they were when the checkpoint was written (gradual unfreezing adds
+        // groups over time), so its saved state lines up with them.
+        foreach (UnfreezeEvent unfreeze in saved.UnfreezeEvents)
+        {
+            ApplyFreezing(new FreezePosition(unfreeze.Epoch, unfreeze.Step, AtEpochStart: true));
+            AddToOptimizer(unfreeze.Parameters, unfreeze.LearningRateFactor);
+        }
+
+        ApplyFreezing(new FreezePosition(saved.Epoch, saved.GlobalStep));
         TrainerState loaded = CheckpointStore.Load(folder, _model, _optimizer!, _best);
         var problems = new List<string>();
         if (loaded.Seed != _s.Seed)
@@ -289,6 +405,11 @@ internal sealed class Trainer<TBatch, TExample>
         for (int epoch = _state.Epoch; epoch < lastEpoch && _state.GlobalStep < totalSteps && !_control.IsStopRequested; epoch++)
         {
             int batchIndex = epoch == _state.Epoch ? _state.BatchesDoneInEpoch : 0;
+            if (batchIndex == 0)
+            {
+                UpdateFreezing(new FreezePosition(epoch, _state.GlobalStep, AtEpochStart: true));
+            }
+
             _epochLossSum!.zero_();
             _epochBatches = 0;
             int pending = 0;
@@ -460,6 +581,18 @@ internal sealed class Trainer<TBatch, TExample>
             return;
         }
 
+        if (_s.RecordLearningRates)
+        {
+            var rates = new double[_groups.Length];
+            for (int i = 0; i < rates.Length; i++)
+            {
+                rates[i] = _groups[i].LearningRate;
+            }
+
+            _learningRates.Add(new LearningRateRecord(step, ImmutableArray.Create(rates)));
+        }
+
+        UpdateFreezing(new FreezePosition(epoch, step));
         if (_validation is not null && _s.EvaluateEverySteps > 0 && step % _s.EvaluateEverySteps == 0)
         {
             RunEvaluation(epoch, evaluationBatchSize, cancellationToken);
@@ -691,6 +824,8 @@ internal sealed class Trainer<TBatch, TExample>
             ExamplesPerSecond = _examples / seconds,
             TokensPerSecond = _tokens / seconds,
             LastCheckpoint = _lastCheckpoint,
+            ParameterGroups = [.. _groupNames],
+            LearningRates = _learningRates.ToImmutable(),
         };
         Log.TrainingFinished(_logger, result.Steps, elapsed, result.StopReason, result.MonitoredMetric, result.BestMetric);
         for (int i = 0; i < _s.Callbacks.Length; i++)

@@ -3,6 +3,9 @@ using System.Text.Json.Serialization;
 
 namespace NicheTune.Training;
 
+/// <summary>Parameters that joined the optimizer during training (gradual unfreezing), replayed in order on resume.</summary>
+internal sealed record UnfreezeEvent(int Epoch, long Step, string[] Parameters, double LearningRateFactor);
+
 /// <summary>The trainer's position and bookkeeping, saved as <c>trainer_state.json</c> in each checkpoint.</summary>
 internal sealed class TrainerState
 {
@@ -39,6 +42,8 @@ internal sealed class TrainerState
     public double ScheduleMultiplier { get; set; } = 1.0;
 
     public bool Completed { get; set; }
+
+    public List<UnfreezeEvent> UnfreezeEvents { get; set; } = [];
 
     private static readonly JsonSerializerOptions Json = new()
     {
