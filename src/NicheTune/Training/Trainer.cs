@@ -114,6 +114,11 @@ internal sealed class Trainer<TBatch, TExample>
             {
                 Resume(resume);
             }
+            else if (_s.Schedule is IMetricDrivenSchedule driven)
+            {
+                // The schedule instance lives in the plan; a new run must not inherit an earlier run's reductions.
+                driven.Reset();
+            }
 
             for (int i = 0; i < _s.Callbacks.Length; i++)
             {
@@ -386,6 +391,18 @@ internal sealed class Trainer<TBatch, TExample>
         }
 
         _state = loaded;
+        if (_s.Schedule is IMetricDrivenSchedule drivenSchedule)
+        {
+            if (loaded.ScheduleState is { } scheduleState)
+            {
+                drivenSchedule.LoadState(scheduleState);
+            }
+            else
+            {
+                drivenSchedule.Reset();
+            }
+        }
+
         if (_best is { Count: 0 })
         {
             _best = null;
@@ -628,6 +645,11 @@ internal sealed class Trainer<TBatch, TExample>
         _evaluations.Add(new EvaluationRecord(step, epoch, metrics, _clock.Elapsed));
         Log.EvaluationCompleted(_logger, step, string.Join(", ", metrics.Select(kv => string.Create(CultureInfo.InvariantCulture, $"{kv.Key} = {kv.Value:G6}"))));
         TrackBest(metrics, step);
+        if (_s.Schedule is IMetricDrivenSchedule driven && metrics.TryGetValue(driven.Metric, out double observed))
+        {
+            driven.Observe(step, _state.TotalSteps, observed);
+        }
+
         for (int i = 0; i < _s.Callbacks.Length; i++)
         {
             _s.Callbacks[i].OnEvaluationEnd(new EvaluationEndArguments(step, epoch, metrics, _control));
@@ -759,6 +781,7 @@ internal sealed class Trainer<TBatch, TExample>
 
     private void SaveCheckpoint(CheckpointPlan plan)
     {
+        _state.ScheduleState = (_s.Schedule as IMetricDrivenSchedule)?.SaveState();
         string target = Path.Combine(plan.Directory, CheckpointStore.FolderName(_state.GlobalStep));
         _lastCheckpoint = CheckpointStore.Save(target, _model, _optimizer!, _state, _best);
         CheckpointStore.Prune(plan.Directory, plan.KeepLast);

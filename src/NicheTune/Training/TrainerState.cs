@@ -43,6 +43,9 @@ internal sealed class TrainerState
 
     public bool Completed { get; set; }
 
+    // State of a metric-driven schedule (reduce-on-plateau); pure step schedules need none.
+    public string? ScheduleState { get; set; }
+
     public List<UnfreezeEvent> UnfreezeEvents { get; set; } = [];
 
     private static readonly JsonSerializerOptions Json = new()
