@@ -1,4 +1,5 @@
 using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Columns;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Jobs;
 using NicheTune.Benchmarks.Workload;
@@ -39,16 +40,18 @@ public class TrainingStepBenchmarks
         _workload = null;
     }
 
-    // Each invocation takes seconds: one launch, one warm-up and five measured iterations of a single invocation keep
-    // a full run of this class to a few minutes on two cores.
+    // Each invocation takes seconds: one launch, one warm-up and seven measured iterations of a single invocation keep
+    // a full run of this class to about three minutes on two cores. Median and minimum beside the mean: on a shared
+    // machine one disturbed iteration moves the mean far more than the Trainer does.
     private sealed class Config : ManualConfig
     {
         public Config()
         {
+            AddColumn(StatisticColumn.Median, StatisticColumn.Min);
             AddJob(Job.Default
                 .WithLaunchCount(1)
                 .WithWarmupCount(1)
-                .WithIterationCount(5)
+                .WithIterationCount(7)
                 .WithInvocationCount(1)
                 .WithUnrollFactor(1)
                 .WithId("TrainingStep"));

@@ -120,6 +120,9 @@ internal static class OverheadGuard
                 "and reflects the machine's other load as much as the Trainer; rerun on an idle machine");
         }
 
+        output.WriteLine(
+            $"   managed allocations per step (median, whole process): raw {Statistics.Median([.. allRaw.Select(s => s.AllocatedBytes / 1024.0)]):F1} KiB, " +
+            $"Trainer {Statistics.Median([.. allTrainer.Select(s => s.AllocatedBytes / 1024.0)]):F1} KiB");
         output.WriteLine($"   {clock.Elapsed.TotalSeconds:F0} s");
         output.WriteLine($"trainer overhead ratio: {ratio:F3}");
         return ratio;

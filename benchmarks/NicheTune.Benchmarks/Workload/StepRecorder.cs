@@ -17,6 +17,7 @@ internal sealed class StepRecorder : ITrainingCallback, IDisposable
     private readonly long[] _timestamps;
     private readonly long[] _machineBusy;
     private readonly long[] _ownCpu;
+    private readonly long[] _allocated;
     private readonly MachineCpu _machine = new();
 
     public StepRecorder(int capacity)
@@ -24,6 +25,7 @@ internal sealed class StepRecorder : ITrainingCallback, IDisposable
         _timestamps = new long[capacity];
         _machineBusy = new long[capacity];
         _ownCpu = new long[capacity];
+        _allocated = new long[capacity];
     }
 
     public int Count { get; private set; }
@@ -40,6 +42,7 @@ internal sealed class StepRecorder : ITrainingCallback, IDisposable
         _timestamps[Count] = Stopwatch.GetTimestamp();
         _machineBusy[Count] = _machine.BusyTicks();
         _ownCpu[Count] = Environment.CpuUsage.TotalTime.Ticks;
+        _allocated[Count] = GC.GetTotalAllocatedBytes(precise: true);
         Count++;
     }
 
@@ -60,7 +63,7 @@ internal sealed class StepRecorder : ITrainingCallback, IDisposable
                 foreign = Math.Max(0, (machine - own).TotalSeconds) / (wall.TotalSeconds * Environment.ProcessorCount);
             }
 
-            samples[i - 1] = new StepSample(wall.TotalMilliseconds, foreign);
+            samples[i - 1] = new StepSample(wall.TotalMilliseconds, foreign, _allocated[i] - _allocated[i - 1]);
         }
 
         return samples;
@@ -71,7 +74,8 @@ internal sealed class StepRecorder : ITrainingCallback, IDisposable
 
 /// <param name="Milliseconds">The step's wall time.</param>
 /// <param name="ForeignShare">CPU used by other processes during the step, as a share of all CPUs (NaN where unknown).</param>
-internal readonly record struct StepSample(double Milliseconds, double ForeignShare)
+/// <param name="AllocatedBytes">Managed bytes the whole process allocated during the step (all threads).</param>
+internal readonly record struct StepSample(double Milliseconds, double ForeignShare, long AllocatedBytes)
 {
     public bool Disturbed => ForeignShare > StepRecorder.DisturbedShare;
 }

@@ -659,51 +659,7 @@ internal sealed class Trainer<TBatch, TExample>
     }
 
     private ImmutableDictionary<string, double> Evaluate(int batchSize, CancellationToken cancellationToken)
-    {
-        bool wasTraining = _model.training;
-        _model.eval();
-        try
-        {
-            for (int i = 0; i < _metrics.Length; i++)
-            {
-                _metrics[i].Reset();
-            }
-
-            using (torch.no_grad())
-            using (var data = new BatchPrefetcher<TExample, TBatch>(_validation!, Identity(_validation!.Count), batchSize, 0, _collator, _device, _s.PrefetchBatches, cancellationToken))
-            {
-                while (data.TryTake(out TBatch batch))
-                {
-                    try
-                    {
-                        cancellationToken.ThrowIfCancellationRequested();
-                        using var scope = torch.NewDisposeScope();
-                        MetricBatch output = _objective.Evaluate(_model, batch);
-                        for (int i = 0; i < _metrics.Length; i++)
-                        {
-                            _metrics[i].Update(output);
-                        }
-                    }
-                    finally
-                    {
-                        batch.Dispose();
-                    }
-                }
-            }
-
-            var result = ImmutableDictionary.CreateBuilder<string, double>(StringComparer.Ordinal);
-            for (int i = 0; i < _metrics.Length; i++)
-            {
-                result["validation." + _metrics[i].Name] = _metrics[i].Compute();
-            }
-
-            return result.ToImmutable();
-        }
-        finally
-        {
-            _model.train(wasTraining);
-        }
-    }
+        => EvaluationLoop.Run(_model, _objective, _validation!, _collator, _metrics, "validation.", batchSize, _device, _s.PrefetchBatches, cancellationToken);
 
     private void TrackBest(IReadOnlyDictionary<string, double> metrics, long step)
     {
