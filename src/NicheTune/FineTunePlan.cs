@@ -90,6 +90,9 @@ public sealed class FineTunePlan<TBatch>
     /// <value>Default: one rate, no weight decay on biases and norm weights.</value>
     public IParameterGrouping ParameterGrouping => _settings.ParameterGrouping;
 
+    /// <summary>The regularisers, in the order they run.</summary>
+    public ImmutableArray<Regularization.IRegularizer> Regularizers => _settings.Regularizers;
+
     /// <summary>The callbacks, in the order they run.</summary>
     public ImmutableArray<ITrainingCallback> Callbacks => _settings.Callbacks;
 
@@ -144,9 +147,9 @@ public sealed class FineTunePlan<TBatch>
             TaskCreationOptions.LongRunning,
             TaskScheduler.Default);
 
-    internal static FineTunePlan<TBatch> Create(nn.Module model, ITrainingObjective<TBatch> objective, PlanSettings s)
+    internal static FineTunePlan<TBatch> Create(nn.Module model, ITrainingObjective<TBatch> objective, PlanSettings s, IEnumerable<string>? builderProblems = null)
     {
-        var problems = new List<string>();
+        var problems = new List<string>(builderProblems ?? []);
         if (!(s.LearningRate > 0) || double.IsInfinity(s.LearningRate))
         {
             problems.Add($"Learning rate must be a positive finite number; got {s.LearningRate}. Typical fine-tuning rates are 1e-5 to 1e-4.");
@@ -254,12 +257,21 @@ public sealed class FineTunePlan<TBatch>
         }
 
         problems.AddRange(objective.Validate(model));
-        if (s.Freeze is { } freeze)
+        if (s.Freeze is not null || s.Regularizers.Length > 0)
         {
             try
             {
                 LayerMap map = LayerMap.For(model, s.LayerClassifier);
-                problems.AddRange(freeze.Validate(map));
+                problems.AddRange(s.Freeze?.Validate(map) ?? []);
+                foreach (var regularizer in s.Regularizers)
+                {
+                    problems.AddRange(regularizer.Validate(map));
+                }
+
+                foreach (var duplicate in s.Regularizers.GroupBy(r => r.Name).Where(g => g.Count() > 1))
+                {
+                    problems.Add($"Two regularisers are named '{duplicate.Key}'; add each kind once.");
+                }
             }
             catch (ArgumentException ex)
             {

@@ -59,6 +59,9 @@ public sealed class FineTuneResult
     /// <summary>Whether the model's weights were restored to those of <see cref="BestStep"/> at the end.</summary>
     public bool RestoredBestWeights { get; init; }
 
+    /// <summary>Whether a weight averager (SWA, EMA) replaced the model's weights at the end; <see cref="FinalMetrics"/> are then the averaged model's.</summary>
+    public bool AveragedWeights { get; init; }
+
     /// <summary>Metrics of the last evaluation, or of the best one when its weights were restored; empty without validation data.</summary>
     public IReadOnlyDictionary<string, double> FinalMetrics { get; init; } = ImmutableDictionary<string, double>.Empty;
 

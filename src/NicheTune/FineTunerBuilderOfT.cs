@@ -18,7 +18,8 @@ public sealed class FineTunerBuilder<TBatch>
     where TBatch : ITrainingBatch
 {
     private readonly nn.Module _model;
-    private readonly ITrainingObjective<TBatch> _objective;
+    private ITrainingObjective<TBatch> _objective;
+    private readonly List<string> _problems = [];
     private PlanSettings _settings;
 
     internal FineTunerBuilder(nn.Module model, ITrainingObjective<TBatch> objective, PlanSettings settings)
@@ -102,6 +103,40 @@ public sealed class FineTunerBuilder<TBatch>
     /// <summary>Records every parameter group's learning rate at every step into <see cref="FineTuneResult.LearningRates"/> (for plots and checks).</summary>
     /// <returns>This builder.</returns>
     public FineTunerBuilder<TBatch> RecordLearningRates() => Set(_settings with { RecordLearningRates = true });
+
+    /// <summary>
+    /// Adds regularisation: <c>r =&gt; r.WeightDecay(0.01).Dropout(0.1).LabelSmoothing(0.1).L2SP(0.01).Swa()</c>.
+    /// Weight decay sets the optimizer's decoupled decay; label smoothing switches the objective's cross-entropy to the
+    /// smoothed one; the rest run as <see cref="Regularization.IRegularizer"/>s in the order given.
+    /// </summary>
+    /// <param name="configure">Adds regularisers.</param>
+    /// <returns>This builder.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="configure"/> is <see langword="null"/>.</exception>
+    public FineTunerBuilder<TBatch> Regularize(Action<Regularization.RegularizationBuilder> configure)
+    {
+        ArgumentNullException.ThrowIfNull(configure);
+        var regularization = new Regularization.RegularizationBuilder();
+        configure(regularization);
+        PlanSettings settings = _settings with { Regularizers = _settings.Regularizers.AddRange(regularization.Regularizers) };
+        if (regularization.WeightDecayValue is { } decay)
+        {
+            settings = settings with { Optimizer = settings.Optimizer.WithWeightDecay(decay) };
+        }
+
+        if (regularization.LabelSmoothingValue is { } epsilon)
+        {
+            if (_objective is ISmoothableObjective<TBatch> smoothable)
+            {
+                _objective = smoothable.WithLabelSmoothing(epsilon);
+            }
+            else
+            {
+                _problems.Add($"Label smoothing needs a cross-entropy objective; '{_objective.Name}' does not support it. Smooth inside your own objective instead.");
+            }
+        }
+
+        return Set(settings);
+    }
 
     /// <summary>Sets the number of examples per batch (per micro-batch when accumulating gradients).</summary>
     /// <param name="batchSize">At least 1.</param>
@@ -231,7 +266,7 @@ public sealed class FineTunerBuilder<TBatch>
     /// <summary>Validates every setting together and returns the immutable plan.</summary>
     /// <returns>The plan.</returns>
     /// <exception cref="FineTunePlanException">One or more settings are invalid; every problem is listed.</exception>
-    public FineTunePlan<TBatch> Build() => FineTunePlan<TBatch>.Create(_model, _objective, _settings);
+    public FineTunePlan<TBatch> Build() => FineTunePlan<TBatch>.Create(_model, _objective, _settings, _problems);
 
     /// <summary>Builds the plan and trains: <c>Build().Fit(…)</c>.</summary>
     /// <typeparam name="TExample">The example type.</typeparam>

@@ -4,7 +4,7 @@ using TorchSharp;
 namespace NicheTune.Benchmarks.Guard;
 
 /// <summary>
-/// <c>dotnet run -c Release -- guard [--rounds N] [--max-rounds N] [--steps S] [--rss-steps N] [--only overhead|rss] [--every-sample]</c>: the hot loop's
+/// <c>dotnet run -c Release -- guard [--rounds N] [--max-rounds N] [--steps S] [--rss-steps N] [--only overhead|rss] [--verbose]</c>: the hot loop's
 /// limits from DESIGN.md. Exit code 0 when the Trainer's step is within 3 % of the raw step and RSS grows under 3 %;
 /// bit 1 set for the overhead, bit 2 for RSS. The last two lines are always <c>rss growth: X.X%</c> and
 /// <c>trainer overhead ratio: X.XXX</c> (n/a for a part not run) so that scripts can read them.
@@ -23,7 +23,7 @@ internal static class GuardRunner
         int steps = 5;
         int rssSteps = 2000;
         string only = "all";
-        bool everySample = false;
+        bool verbose = false;
         for (int i = 0; i < args.Length; i++)
         {
             string value = i + 1 < args.Length ? args[i + 1] : "";
@@ -34,9 +34,9 @@ internal static class GuardRunner
                 case "--steps": steps = Positive(args[i], value); i++; break;
                 case "--rss-steps": rssSteps = Positive(args[i], value); i++; break;
                 case "--only" when value is "overhead" or "rss": only = value; i++; break;
-                case "--every-sample": everySample = true; break;
+                case "--verbose": verbose = true; break;
                 default:
-                    Console.Error.WriteLine($"guard: unknown argument '{args[i]}'; use --rounds N, --max-rounds N, --steps S, --rss-steps N, --only overhead|rss, --every-sample.");
+                    Console.Error.WriteLine($"guard: unknown argument '{args[i]}'; use --rounds N, --max-rounds N, --steps S, --rss-steps N, --only overhead|rss, --verbose.");
                     return 64;
             }
         }
@@ -53,8 +53,8 @@ internal static class GuardRunner
 
         // RSS first, in a fresh process: after the benchmark model's gigabyte-sized steps the allocator keeps freed memory
         // around, which would inflate the baseline and hide growth.
-        double? growth = only is "all" or "rss" ? RssGuard.Run(rssSteps, everySample, output) : null;
-        double? ratio = only is "all" or "overhead" ? OverheadGuard.Run(rounds, maxRounds, steps, output) : null;
+        double? growth = only is "all" or "rss" ? RssGuard.Run(rssSteps, verbose, output) : null;
+        double? ratio = only is "all" or "overhead" ? OverheadGuard.Run(rounds, maxRounds, steps, verbose, output) : null;
 
         int exit = 0;
         if (ratio is { } r && !(r <= MaxOverheadRatio))

@@ -16,7 +16,7 @@ internal static class OverheadGuard
 {
     private static readonly TimeSpan ExtraRoundsBudget = TimeSpan.FromMinutes(6);
 
-    public static double Run(int rounds, int maxRounds, int steps, TextWriter output)
+    public static double Run(int rounds, int maxRounds, int steps, bool verbose, TextWriter output)
     {
         ModelShape shape = ModelShape.Benchmark;
         int minimumQuiet = 2 * steps;
@@ -94,6 +94,12 @@ internal static class OverheadGuard
             allTrainer.AddRange(trainer);
             double rawMedian = Median(raw);
             double trainerMedian = Median(trainer);
+            if (verbose)
+            {
+                output.WriteLine($"     raw      ms/foreign CPU share/KiB: {Detail(raw)}");
+                output.WriteLine($"     Trainer  ms/foreign CPU share/KiB: {Detail(trainer)}");
+            }
+
             output.WriteLine(
                 $"   round {round + 1} ({(rawFirst ? "raw first" : "Trainer first")}): raw median {rawMedian:F1} ms [{List(raw)}], " +
                 $"Trainer median {trainerMedian:F1} ms [{List(trainer)}], ratio {trainerMedian / rawMedian:F3}");
@@ -134,6 +140,9 @@ internal static class OverheadGuard
 
     private static string Format(StepSample sample) =>
         sample.Milliseconds.ToString("F0", CultureInfo.InvariantCulture) + (sample.Disturbed ? "*" : "");
+
+    private static string Detail(StepSample[] samples) =>
+        string.Join("  ", samples.Select(s => string.Create(CultureInfo.InvariantCulture, $"{s.Milliseconds:F0}/{s.ForeignShare:P1}/{s.AllocatedBytes / 1024.0:F0}")));
 
     private static string List(StepSample[] samples) => string.Join(" ", samples.Select(Format));
 }

@@ -19,6 +19,7 @@ internal static class CheckpointStore
     public const string RngFile = "rng_state.bin";
     public const string StateFile = "trainer_state.json";
     public const string BestModelFile = "best_model.safetensors";
+    public const string RegularizersFile = "regularizers.safetensors";
     public const string Prefix = "checkpoint-";
 
     private const string TempMarker = ".tmp-";
@@ -29,7 +30,7 @@ internal static class CheckpointStore
 
     public static string FolderName(long step) => Prefix + step.ToString("D8", CultureInfo.InvariantCulture);
 
-    public static string Save(string target, nn.Module model, OptimizerHelper optimizer, TrainerState state, IReadOnlyDictionary<string, Tensor>? bestWeights)
+    public static string Save(string target, nn.Module model, OptimizerHelper optimizer, TrainerState state, IReadOnlyDictionary<string, Tensor>? bestWeights, IReadOnlyDictionary<string, Tensor>? regularizerState = null)
     {
         WriteAtomically(target, folder =>
         {
@@ -45,6 +46,11 @@ internal static class CheckpointStore
                 Safetensors.SaveStateDict(Path.Combine(folder, BestModelFile), new Dictionary<string, Tensor>(bestWeights));
             }
 
+            if (regularizerState is { Count: > 0 })
+            {
+                Safetensors.SaveStateDict(Path.Combine(folder, RegularizersFile), new Dictionary<string, Tensor>(regularizerState));
+            }
+
             File.WriteAllText(Path.Combine(folder, StateFile), state.ToJson());
         });
         return target;
@@ -56,7 +62,7 @@ internal static class CheckpointStore
         return TrainerState.FromJson(File.ReadAllText(statePath), statePath);
     }
 
-    public static TrainerState Load(string folder, nn.Module model, OptimizerHelper optimizer, IDictionary<string, Tensor>? bestWeights)
+    public static TrainerState Load(string folder, nn.Module model, OptimizerHelper optimizer, IDictionary<string, Tensor>? bestWeights, IDictionary<string, Tensor>? regularizerState = null)
     {
         TrainerState state = ReadState(folder);
         string modelPath = Path.Combine(folder, ModelFile);
@@ -84,6 +90,16 @@ internal static class CheckpointStore
             foreach ((string name, Tensor tensor) in Safetensors.LoadStateDict(bestPath))
             {
                 bestWeights[name] = tensor.DetachFromDisposeScope();
+            }
+        }
+
+        string regularizersPath = Path.Combine(folder, RegularizersFile);
+        if (regularizerState is not null && File.Exists(regularizersPath))
+        {
+            SafetensorsFile.Validate(regularizersPath);
+            foreach ((string name, Tensor tensor) in Safetensors.LoadStateDict(regularizersPath))
+            {
+                regularizerState[name] = tensor.DetachFromDisposeScope();
             }
         }
 

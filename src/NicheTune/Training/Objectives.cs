@@ -78,8 +78,17 @@ internal static class ModelCall
         "(input ids, attention mask → logits); wrap it, or use Objectives.Custom((model, batch) => loss).";
 }
 
-internal sealed class CausalLanguageModelingObjective(double labelSmoothing) : ITrainingObjective<TokenBatch>
+/// <summary>An objective whose cross-entropy can take label smoothing (what <c>Regularize(r =&gt; r.LabelSmoothing(ε))</c> sets).</summary>
+internal interface ISmoothableObjective<TBatch>
+    where TBatch : ITrainingBatch
 {
+    ITrainingObjective<TBatch> WithLabelSmoothing(double epsilon);
+}
+
+internal sealed class CausalLanguageModelingObjective(double labelSmoothing) : ITrainingObjective<TokenBatch>, ISmoothableObjective<TokenBatch>
+{
+    public ITrainingObjective<TokenBatch> WithLabelSmoothing(double epsilon) => new CausalLanguageModelingObjective(epsilon);
+
     public string Name => "causal-lm";
 
     public IEnumerable<string> Validate(nn.Module model) => ModelCall.Validate(model, Name);
@@ -121,8 +130,10 @@ internal sealed class CausalLanguageModelingObjective(double labelSmoothing) : I
     }
 }
 
-internal sealed class SequenceClassificationObjective(double labelSmoothing) : ITrainingObjective<TokenBatch>
+internal sealed class SequenceClassificationObjective(double labelSmoothing) : ITrainingObjective<TokenBatch>, ISmoothableObjective<TokenBatch>
 {
+    public ITrainingObjective<TokenBatch> WithLabelSmoothing(double epsilon) => new SequenceClassificationObjective(epsilon);
+
     public string Name => "sequence-classification";
 
     public IEnumerable<string> Validate(nn.Module model) => ModelCall.Validate(model, Name);

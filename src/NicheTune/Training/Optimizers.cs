@@ -19,6 +19,9 @@ public abstract class OptimizerSpec
 
     internal abstract OptimizerHelper Create(IReadOnlyList<(ParameterGroupPlan Plan, Parameter[] Parameters)> groups, double learningRate);
 
+    /// <summary>The same optimizer with another default weight decay.</summary>
+    internal abstract OptimizerSpec WithWeightDecay(double weightDecay);
+
     /// <summary>A parameter group for <c>add_param_group</c>: parameters unfrozen during training join with fresh state.</summary>
     internal abstract TorchSharp.Modules.ParamGroup CreateGroup(ParameterGroupPlan plan, Parameter[] parameters, double learningRate);
 }
@@ -85,6 +88,8 @@ public static class Optimizers
     {
         public override string Name => "AdamW";
 
+        internal override OptimizerSpec WithWeightDecay(double decay) => new AdamWSpec(beta1, beta2, epsilon, decay);
+
         public override double WeightDecay => weightDecay;
 
         internal override OptimizerHelper Create(IReadOnlyList<(ParameterGroupPlan Plan, Parameter[] Parameters)> groups, double learningRate)
@@ -107,6 +112,8 @@ public static class Optimizers
     private sealed class SgdSpec(double momentum, bool nesterov, double weightDecay) : OptimizerSpec
     {
         public override string Name => nesterov ? "SGD (Nesterov)" : "SGD";
+
+        internal override OptimizerSpec WithWeightDecay(double decay) => new SgdSpec(momentum, nesterov, decay);
 
         public override double WeightDecay => weightDecay;
 

@@ -52,6 +52,8 @@ internal sealed record PlanSettings
 
     public bool RecordLearningRates { get; init; }
 
+    public ImmutableArray<Regularization.IRegularizer> Regularizers { get; init; } = [];
+
     public NonFiniteLossPolicy NonFiniteLoss { get; init; } = NonFiniteLossPolicy.Stop;
 
     public int MaxConsecutiveSkippedSteps { get; init; } = 10;

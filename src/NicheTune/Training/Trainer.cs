@@ -39,6 +39,9 @@ internal sealed class Trainer<TBatch, TExample>
     private readonly ImmutableArray<LearningRateRecord>.Builder _learningRates = ImmutableArray.CreateBuilder<LearningRateRecord>();
     private IReadOnlySet<string> _frozen = new HashSet<string>();
     private LayerMap? _map;
+    private readonly List<(string Name, Parameter Parameter)> _trainableNamed = [];
+    private Regularization.RegularizationContext? _regularization;
+    private ILearningRateSchedule _schedule = Schedules.Constant();
     private Device _device = CPU;
     private Parameter[] _trainable = [];
     private Tensor[] _normParts = [];
@@ -58,6 +61,7 @@ internal sealed class Trainer<TBatch, TExample>
     private double _learningRate;
     private StopReason _stopReason = StopReason.Completed;
     private string? _lastCheckpoint;
+    private long _lastCheckpointStep = -1;
     private IReadOnlyDictionary<string, double> _latestMetrics = ImmutableDictionary<string, double>.Empty;
     private IReadOnlyDictionary<string, double>? _bestMetrics;
     private readonly ImmutableArray<LossRecord>.Builder _lossLog = ImmutableArray.CreateBuilder<LossRecord>();
@@ -98,10 +102,11 @@ internal sealed class Trainer<TBatch, TExample>
         try
         {
             BuildOptimizer();
+            StartRegularizers();
             int batchesPerEpoch = BatchPrefetcher<TExample, TBatch>.BatchCount(_train.Count, _s.BatchSize);
             long stepsPerEpoch = (batchesPerEpoch + _s.GradientAccumulationSteps - 1) / _s.GradientAccumulationSteps;
             long totalSteps = _s.MaxSteps ?? stepsPerEpoch * _s.Epochs;
-            string[] scheduleProblems = [.. _s.Schedule.Validate(totalSteps)];
+            string[] scheduleProblems = [.. _schedule.Validate(totalSteps)];
             if (scheduleProblems.Length > 0)
             {
                 throw new FineTunePlanException(scheduleProblems);
@@ -218,6 +223,7 @@ internal sealed class Trainer<TBatch, TExample>
         _normParts = new Tensor[_trainable.Length];
         _learningRate = _s.LearningRate;
         _inOptimizer.UnionWith(trainableNames);
+        _trainableNamed.AddRange(groups.SelectMany(g => g.Plan.ParameterNames.Select(n => (n, _map.GetParameter(n)))));
     }
 
     private List<(ParameterGroupPlan Plan, Parameter[] Parameters)> ResolveGroups(IReadOnlyList<string> names, double factor)
@@ -333,9 +339,48 @@ internal sealed class Trainer<TBatch, TExample>
         _groupMultipliers = [.. _groupMultipliers, .. groups.Select(g => g.Plan.LearningRateMultiplier)];
         _trainable = [.. _trainable, .. groups.SelectMany(g => g.Parameters)];
         _normParts = new Tensor[_trainable.Length];
+        _trainableNamed.AddRange(groups.SelectMany(g => g.Plan.ParameterNames.Select(n => (n, _map!.GetParameter(n)))));
         foreach (string name in names)
         {
             _inOptimizer.Add(name);
+        }
+    }
+
+    private void StartRegularizers()
+    {
+        _schedule = _s.Schedule;
+        _regularization = new Regularization.RegularizationContext(_model, _map!, _device, () => _trainableNamed, ForwardTrainingData);
+        foreach (Regularization.IRegularizer regularizer in _s.Regularizers)
+        {
+            regularizer.OnTrainingStart(_regularization);
+            _schedule = regularizer.AdjustSchedule(_schedule);
+        }
+    }
+
+    // Forward passes over training batches in training mode without gradients (batch-norm statistics after averaging).
+    private void ForwardTrainingData(int maxBatches)
+    {
+        bool wasTraining = _model.training;
+        _model.train();
+        try
+        {
+            using var noGrad = torch.no_grad();
+            using var data = new BatchPrefetcher<TExample, TBatch>(_train, Identity(_train.Count), _s.BatchSize, 0, _collator, _device, _s.PrefetchBatches, CancellationToken.None);
+            int done = 0;
+            while ((maxBatches <= 0 || done < maxBatches) && data.TryTake(out TBatch batch))
+            {
+                using (batch)
+                using (torch.NewDisposeScope())
+                {
+                    _objective.Loss(_model, batch);
+                }
+
+                done++;
+            }
+        }
+        finally
+        {
+            _model.train(wasTraining);
         }
     }
 
@@ -368,7 +413,21 @@ internal sealed class Trainer<TBatch, TExample>
         }
 
         ApplyFreezing(new FreezePosition(saved.Epoch, saved.GlobalStep));
-        TrainerState loaded = CheckpointStore.Load(folder, _model, _optimizer!, _best);
+        var regularizerTensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        TrainerState loaded = CheckpointStore.Load(folder, _model, _optimizer!, _best, regularizerTensors);
+        foreach (Regularization.IRegularizer regularizer in _s.Regularizers)
+        {
+            string prefix = regularizer.Name + "/";
+            regularizer.LoadState(
+                regularizerTensors.Where(kv => kv.Key.StartsWith(prefix, StringComparison.Ordinal)).ToDictionary(kv => kv.Key[prefix.Length..], kv => kv.Value),
+                loaded.RegularizerScalars.Where(kv => kv.Key.StartsWith(prefix, StringComparison.Ordinal)).ToDictionary(kv => kv.Key[prefix.Length..], kv => kv.Value));
+        }
+
+        foreach (Tensor tensor in regularizerTensors.Values)
+        {
+            tensor.Dispose();
+        }
+
         var problems = new List<string>();
         if (loaded.Seed != _s.Seed)
         {
@@ -484,13 +543,22 @@ internal sealed class Trainer<TBatch, TExample>
             cancellationToken.ThrowIfCancellationRequested();
             using var scope = torch.NewDisposeScope();
             Tensor loss = _objective.Loss(_model, batch);
+            Tensor total = loss;
+            for (int i = 0; i < _s.Regularizers.Length; i++)
+            {
+                if (_s.Regularizers[i].Penalty(_regularization!) is { } penalty)
+                {
+                    total = total + penalty;
+                }
+            }
+
             if (accumulate == 1)
             {
-                loss.backward();
+                total.backward();
             }
             else
             {
-                loss.div(accumulate).backward();
+                total.div(accumulate).backward();
             }
 
             Tensor value = loss.detach();
@@ -539,7 +607,7 @@ internal sealed class Trainer<TBatch, TExample>
         }
 
         _consecutiveSkips = 0;
-        double multiplier = _s.Schedule.Multiplier(_state.GlobalStep, totalSteps);
+        double multiplier = _schedule.Multiplier(_state.GlobalStep, totalSteps);
         _learningRate = _s.LearningRate * multiplier;
         for (int i = 0; i < _groups.Length; i++)
         {
@@ -549,6 +617,11 @@ internal sealed class Trainer<TBatch, TExample>
         _optimizer!.step();
         _optimizer.zero_grad();
         _state.GlobalStep++;
+        for (int i = 0; i < _s.Regularizers.Length; i++)
+        {
+            _s.Regularizers[i].OnOptimizerStep(_regularization!, _state.GlobalStep, totalSteps);
+        }
+
         _state.ScheduleMultiplier = multiplier;
         TrainingInstruments.Steps.Add(1);
         return true;
@@ -738,8 +811,27 @@ internal sealed class Trainer<TBatch, TExample>
     private void SaveCheckpoint(CheckpointPlan plan)
     {
         _state.ScheduleState = (_s.Schedule as IMetricDrivenSchedule)?.SaveState();
+        var regularizerTensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        _state.RegularizerScalars.Clear();
+        foreach (Regularization.IRegularizer regularizer in _s.Regularizers)
+        {
+            var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+            var scalars = new Dictionary<string, double>(StringComparer.Ordinal);
+            regularizer.SaveState(tensors, scalars);
+            foreach ((string key, Tensor tensor) in tensors)
+            {
+                regularizerTensors[regularizer.Name + "/" + key] = tensor;
+            }
+
+            foreach ((string key, double value) in scalars)
+            {
+                _state.RegularizerScalars[regularizer.Name + "/" + key] = value;
+            }
+        }
+
         string target = Path.Combine(plan.Directory, CheckpointStore.FolderName(_state.GlobalStep));
-        _lastCheckpoint = CheckpointStore.Save(target, _model, _optimizer!, _state, _best);
+        _lastCheckpoint = CheckpointStore.Save(target, _model, _optimizer!, _state, _best, regularizerTensors);
+        _lastCheckpointStep = _state.GlobalStep;
         CheckpointStore.Prune(plan.Directory, plan.KeepLast);
         Log.CheckpointSaved(_logger, _state.GlobalStep, target);
     }
@@ -763,9 +855,32 @@ internal sealed class Trainer<TBatch, TExample>
             ReadTrainingLoss(_state.GlobalStep, totalSteps, _state.Epoch);
         }
 
+        // The last checkpoint holds the training state (raw weights, optimizer, averagers) so that it can be resumed;
+        // averaged or restored-best weights are the result, written by the caller or a model package.
+        _state.Completed = _stopReason != StopReason.StoppedByCallback;
+        if (_s.Checkpoints is { } checkpoints && _lastCheckpointStep != _state.GlobalStep)
+        {
+            SaveCheckpoint(checkpoints);
+        }
+
+        bool averaged = false;
+        for (int i = 0; i < _s.Regularizers.Length; i++)
+        {
+            averaged |= _s.Regularizers[i].OnTrainingEnd(_regularization!);
+        }
+
         bool restored = false;
         IReadOnlyDictionary<string, double> finalMetrics = _latestMetrics;
-        if (_best is not null && _state.BestStep is { } bestStep && _state.BestMetric is { } bestValue)
+        if (averaged)
+        {
+            // Averaged weights (SWA, EMA) are the result: evaluate them; early stopping's snapshot is not restored over them.
+            if (_validation is not null)
+            {
+                finalMetrics = Evaluate(evaluationBatchSize, cancellationToken);
+                _evaluations.Add(new EvaluationRecord(_state.GlobalStep, _state.Epoch, finalMetrics, _clock.Elapsed));
+            }
+        }
+        else if (_best is not null && _state.BestStep is { } bestStep && _state.BestMetric is { } bestValue)
         {
             if (bestStep != _state.GlobalStep || _lastEvaluationStep != bestStep)
             {
@@ -777,11 +892,6 @@ internal sealed class Trainer<TBatch, TExample>
             finalMetrics = _bestMetrics ?? finalMetrics;
         }
 
-        _state.Completed = true;
-        if (_s.Checkpoints is { } checkpoints)
-        {
-            SaveCheckpoint(checkpoints);
-        }
 
         TimeSpan elapsed = _clock.Elapsed;
         double seconds = Math.Max(elapsed.TotalSeconds, 1e-9);
@@ -794,6 +904,7 @@ internal sealed class Trainer<TBatch, TExample>
             BestMetric = _state.BestMetric,
             BestStep = _state.BestStep,
             RestoredBestWeights = restored,
+            AveragedWeights = averaged,
             FinalMetrics = finalMetrics,
             Steps = _state.GlobalStep,
             SkippedSteps = _state.SkippedSteps,

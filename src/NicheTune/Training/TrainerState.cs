@@ -46,6 +46,8 @@ internal sealed class TrainerState
     // State of a metric-driven schedule (reduce-on-plateau); pure step schedules need none.
     public string? ScheduleState { get; set; }
 
+    public Dictionary<string, double> RegularizerScalars { get; set; } = new(StringComparer.Ordinal);
+
     public List<UnfreezeEvent> UnfreezeEvents { get; set; } = [];
 
     private static readonly JsonSerializerOptions Json = new()
