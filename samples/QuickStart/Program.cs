@@ -2,7 +2,8 @@
 //   1. "Pretrain" a tiny GPT-2 on WordNet glosses — the stand-in for a general pretrained base model.
 //   2. Fine-tune it on FOLDOC definitions with NicheTune (early stopping on validation perplexity).
 //   3. Report niche (FOLDOC) and general (WordNet) perplexity before and after, beside n-gram baselines on the same split.
-// Run: ./build.sh quickstart            (about two minutes on 2 cores)
+// Run: ./build.sh quickstart            (a few minutes on 2 cores)
+//      options: --pretrain-steps N --steps N --width D --layers L --pretrain-lr R --lr R
 //      ./build.sh quickstart --smoke    (a few steps, for CI)
 using System.Diagnostics;
 using System.Globalization;
@@ -10,12 +11,21 @@ using System.Text.Json;
 using NicheTune;
 using NicheTune.Evaluation;
 using NicheTune.Models;
+using NicheTune.Scheduling;
 using NicheTune.Text;
 using NicheTune.Training;
 using TorchSharp;
 
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 bool smoke = args.Contains("--smoke");
+int Option(string name, int fallback) => Array.IndexOf(args, name) is int i and >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
+double Rate(string name, double fallback) => Array.IndexOf(args, name) is int i and >= 0 && i + 1 < args.Length ? double.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
+int pretrainSteps = smoke ? 10 : Option("--pretrain-steps", 300);
+int fineTuneSteps = smoke ? 10 : Option("--steps", 1200);
+int width = Option("--width", 128);
+int layers = Option("--layers", 4);
+double pretrainRate = Rate("--pretrain-lr", 3e-3);
+double fineTuneRate = Rate("--lr", 3e-3);
 TorchBackend.EnsureAvailable();
 
 string dataFolder = Path.Combine(AppContext.BaseDirectory, "data");
@@ -45,8 +55,8 @@ using var model = new Gpt2LMHeadModel(new Gpt2Config
 {
     VocabularySize = ByteTokenizer.VocabularySize,
     ContextLength = Context,
-    EmbeddingSize = 96,
-    LayerCount = 3,
+    EmbeddingSize = width,
+    LayerCount = layers,
     HeadCount = 4,
     ResidualDropout = 0.05,
     EmbeddingDropout = 0.05,
@@ -60,9 +70,10 @@ var progress = new Progress<TrainingProgress>(p => Console.WriteLine($"  step {p
 Console.WriteLine("Pretraining the base model on WordNet glosses (general English)…");
 FineTuner.For(model)
     .WithObjective(Objectives.CausalLanguageModeling())
-    .WithLearningRate(3e-3)
+    .WithLearningRate(pretrainRate)
+    .WithSchedule(Schedules.LinearWarmup(0.1).ThenCosine(minFactor: 0.1))
     .WithBatchSize(32)
-    .WithMaxSteps(smoke ? 10 : 400)
+    .WithMaxSteps(pretrainSteps)
     .LogEvery(smoke ? 5 : 100)
     .WithProgress(progress)
     .Fit(generalTrain);
@@ -70,11 +81,12 @@ FineTuner.For(model)
 // 2. The fine-tune: the README's recipe, on the niche.
 FineTunePlan<TokenBatch> fineTune = FineTuner.For(model)
     .WithObjective(Objectives.CausalLanguageModeling())
-    .WithLearningRate(1e-3)
+    .WithLearningRate(fineTuneRate)
+    .WithSchedule(Schedules.LinearWarmup(0.1).ThenCosine(minFactor: 0.1))
     .WithBatchSize(32)
-    .WithMaxSteps(smoke ? 10 : 300)
-    .EvaluateEvery(smoke ? 5 : 50)
-    .LogEvery(smoke ? 5 : 50)
+    .WithMaxSteps(fineTuneSteps)
+    .EvaluateEvery(smoke ? 5 : 100)
+    .LogEvery(smoke ? 5 : 100)
     .Evaluate(Metrics.Perplexity(), Metrics.Accuracy())
     .EarlyStopping("validation.perplexity", patience: 3)
     .WithProgress(progress)
