@@ -243,39 +243,12 @@ internal static class Charts
         return Render(plot, "Reliability diagram", caption, options.PlotWidth, Math.Max(options.PlotHeight, (int)(options.PlotWidth * 0.85)), options);
     }
 
-    /// <summary>Every metric name, <c>validation.loss</c> first, the others in ordinal order (evaluation dictionaries promise no order).</summary>
-    internal static string[] MetricNames(IEnumerable<IReadOnlyDictionary<string, double>> records)
-    {
-        var names = new List<string>();
-        var seen = new HashSet<string>(StringComparer.Ordinal);
-        foreach (IReadOnlyDictionary<string, double> metrics in records)
-        {
-            foreach (string name in metrics.Keys)
-            {
-                if (seen.Add(name))
-                {
-                    names.Add(name);
-                }
-            }
-        }
+    internal static string[] MetricNames(IEnumerable<IReadOnlyDictionary<string, double>> records) => ResultMarkdown.MetricNames(records);
 
-        bool hasLoss = names.Remove(ValidationLoss);
-        names.Sort(StringComparer.Ordinal);
-        if (hasLoss)
-        {
-            names.Insert(0, ValidationLoss);
-        }
+    internal static string ShortName(string metric) => ResultMarkdown.ShortName(metric);
 
-        return [.. names];
-    }
+    internal static string GroupName(FineTuneResult result, int group) => ResultMarkdown.GroupName(result, group);
 
-    internal static string ShortName(string metric)
-        => metric.StartsWith("validation.", StringComparison.Ordinal) && metric.Length > "validation.".Length ? metric["validation.".Length..] : metric;
-
-    internal static string GroupName(FineTuneResult result, int group)
-        => group < result.ParameterGroups.Length ? result.ParameterGroups[group] : "group " + group.ToString(CultureInfo.InvariantCulture);
-
-    /// <summary>Finite points only (a NaN would break the line and the axis limits), thinned evenly to <see cref="MaxPointsPerSeries"/>.</summary>
     private static (double[] X, double[] Y) Series(IEnumerable<(long Step, double Value)> points)
     {
         var all = points.Where(p => double.IsFinite(p.Value)).ToList();

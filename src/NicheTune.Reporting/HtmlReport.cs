@@ -424,13 +424,7 @@ public static class HtmlReport
         html.Line("</details>").CloseSection();
     }
 
-    private static string StopText(StopReason reason) => reason switch
-    {
-        StopReason.Completed => "completed",
-        StopReason.EarlyStopped => "early stopped",
-        StopReason.StoppedByCallback => "stopped by a callback",
-        _ => reason.ToString(),
-    };
+    private static string StopText(StopReason reason) => ResultMarkdown.StopText(reason);
 
     private static string ClassName(ErrorReport report, int index)
         => report.Classes is { } classes && index < classes.ClassCount ? classes.ClassName(index) : index.ToString(CultureInfo.InvariantCulture);

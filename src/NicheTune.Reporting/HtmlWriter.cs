@@ -11,18 +11,13 @@ internal sealed class HtmlWriter
 
     public static string Encode(string text) => WebUtility.HtmlEncode(text);
 
-    public static string Number(double value, int decimals = 4)
-        => double.IsNaN(value) ? "n/a" : value.ToString("F" + decimals.ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
+    public static string Number(double value, int decimals = 4) => Evaluation.Markdown.Number(value, decimals);
 
-    public static string Signed(double value, int decimals = 4)
-        => double.IsNaN(value) ? "n/a" : (value >= 0 ? "+" : string.Empty) + Number(value, decimals);
+    public static string Signed(double value, int decimals = 4) => Evaluation.Markdown.Signed(value, decimals);
 
     public static string Integer(long value) => value.ToString("N0", CultureInfo.InvariantCulture);
 
-    public static string Duration(TimeSpan time)
-        => time.TotalSeconds < 60
-            ? time.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture) + " s"
-            : ((long)time.TotalHours).ToString(CultureInfo.InvariantCulture) + time.ToString(@"\:mm\:ss", CultureInfo.InvariantCulture);
+    public static string Duration(TimeSpan time) => ResultMarkdown.Duration(time);
 
     public HtmlWriter Raw(string html)
     {
