@@ -118,6 +118,11 @@ public sealed class FineTunerBuilder<TBatch>
         var regularization = new Regularization.RegularizationBuilder();
         configure(regularization);
         PlanSettings settings = _settings with { Regularizers = _settings.Regularizers.AddRange(regularization.Regularizers) };
+        if (regularization.EarlyStoppingValue is { } earlyStopping)
+        {
+            settings = settings with { EarlyStopping = earlyStopping };
+        }
+
         if (regularization.WeightDecayValue is { } decay)
         {
             settings = settings with { Optimizer = settings.Optimizer.WithWeightDecay(decay) };

@@ -90,6 +90,9 @@ public sealed class RegularizationContext
     /// <summary>The device the model is on.</summary>
     public Device Device { get; }
 
+    /// <summary>Optimizer steps per epoch of the run (to turn an epoch into a step).</summary>
+    public long StepsPerEpoch { get; internal init; }
+
     /// <summary>The parameters being trained now, by name (changes with gradual unfreezing).</summary>
     public IReadOnlyList<(string Name, Parameter Parameter)> TrainableParameters => _trainable();
 

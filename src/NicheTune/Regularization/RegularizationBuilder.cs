@@ -127,13 +127,51 @@ public sealed class RegularizationBuilder
 
         ArgumentOutOfRangeException.ThrowIfLessThan(everySteps, 1);
         ArgumentOutOfRangeException.ThrowIfNegative(annealSteps);
-        if (learningRateFactor is { } f && !(f > 0) || learningRateFactor is { } g && double.IsInfinity(g))
+        if (learningRateFactor is { } f && (!(f > 0) || double.IsInfinity(f)))
         {
             throw new ArgumentOutOfRangeException(nameof(learningRateFactor), learningRateFactor, "The SWA learning-rate factor must be positive and finite, e.g. 0.5.");
         }
 
-        return Add(new SwaRegularizer(startFraction, everySteps, learningRateFactor, annealSteps));
+        return Add(new SwaRegularizer(startFraction, null, everySteps, learningRateFactor, annealSteps));
     }
+
+    /// <summary>Stochastic weight averaging from the start of epoch <paramref name="startEpoch"/> (from 0); otherwise as <see cref="Swa(double, int, double?, int)"/>.</summary>
+    /// <param name="startEpoch">The epoch whose first step starts the averaging, at least 1.</param>
+    /// <param name="everySteps">Steps between snapshots, at least 1.</param>
+    /// <param name="learningRateFactor">The constant SWA rate as a factor of the base rate, or <see langword="null"/> to keep the plan's schedule.</param>
+    /// <param name="annealSteps">Steps of cosine annealing from the schedule's rate to the SWA rate, ≥ 0.</param>
+    /// <returns>This builder.</returns>
+    public RegularizationBuilder SwaFromEpoch(int startEpoch, int everySteps = 1, double? learningRateFactor = null, int annealSteps = 0)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(startEpoch, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(everySteps, 1);
+        ArgumentOutOfRangeException.ThrowIfNegative(annealSteps);
+        if (learningRateFactor is { } f && (!(f > 0) || double.IsInfinity(f)))
+        {
+            throw new ArgumentOutOfRangeException(nameof(learningRateFactor), learningRateFactor, "The SWA learning-rate factor must be positive and finite, e.g. 0.5.");
+        }
+
+        return Add(new SwaRegularizer(0, startEpoch, everySteps, learningRateFactor, annealSteps));
+    }
+
+    /// <summary>
+    /// Early stopping, here beside the other defences against over-fitting: the same as the builder's
+    /// <c>EarlyStopping(...)</c> (stop after <paramref name="patience"/> evaluations without improvement, restore the best weights).
+    /// </summary>
+    /// <param name="metric">A validation metric, e.g. <c>validation.loss</c>.</param>
+    /// <param name="patience">Evaluations without improvement to tolerate, at least 1.</param>
+    /// <param name="minDelta">The smallest change that counts as improvement, ≥ 0.</param>
+    /// <param name="mode">Lower or higher is better; <see cref="Training.MetricMode.Auto"/> asks the metric.</param>
+    /// <param name="restoreBestWeights">Restore the best evaluation's weights at the end.</param>
+    /// <returns>This builder.</returns>
+    public RegularizationBuilder EarlyStopping(string metric, int patience = 3, double minDelta = 0.0, Training.MetricMode mode = Training.MetricMode.Auto, bool restoreBestWeights = true)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(metric);
+        EarlyStoppingValue = new Training.EarlyStoppingPlan(metric, patience, minDelta, mode, restoreBestWeights);
+        return this;
+    }
+
+    internal Training.EarlyStoppingPlan? EarlyStoppingValue { get; private set; }
 
     /// <summary>Adds a user-written regulariser; it runs exactly like the built-ins.</summary>
     /// <param name="regularizer">The regulariser.</param>

@@ -182,6 +182,11 @@ internal abstract class WeightAverager : IRegularizer
 
         _pairs = [.. pairs];
         Updates = 0;
+        Started(context);
+    }
+
+    protected virtual void Started(RegularizationContext context)
+    {
     }
 
     public virtual ILearningRateSchedule AdjustSchedule(ILearningRateSchedule schedule) => schedule;
@@ -277,15 +282,22 @@ internal sealed class EmaRegularizer(double decay, int everySteps) : WeightAvera
     protected override double NewWeight() => 1 - decay;
 }
 
-internal sealed class SwaRegularizer(double startFraction, int everySteps, double? learningRateFactor, int annealSteps) : WeightAverager
+internal sealed class SwaRegularizer(double startFraction, int? startEpoch, int everySteps, double? learningRateFactor, int annealSteps) : WeightAverager
 {
+    private long _stepsPerEpoch;
+
     public override string Name => "swa";
 
-    public static long StartStep(double fraction, long totalSteps) => Math.Max(1, (long)Math.Ceiling(fraction * totalSteps));
+    // The first step that is averaged: ⌈fraction · total⌉, or the first step of the start epoch.
+    public long StartStep(long totalSteps) => startEpoch is { } epoch
+        ? Math.Max(1, epoch * _stepsPerEpoch + 1)
+        : Math.Max(1, (long)Math.Ceiling(startFraction * totalSteps));
+
+    protected override void Started(RegularizationContext context) => _stepsPerEpoch = context.StepsPerEpoch;
 
     protected override bool ShouldUpdate(long step, long totalSteps)
     {
-        long start = StartStep(startFraction, totalSteps);
+        long start = StartStep(totalSteps);
         return step >= start && (step - start) % everySteps == 0;
     }
 
@@ -293,7 +305,7 @@ internal sealed class SwaRegularizer(double startFraction, int everySteps, doubl
     protected override double NewWeight() => 1.0 / Updates;
 
     public override ILearningRateSchedule AdjustSchedule(ILearningRateSchedule schedule)
-        => learningRateFactor is { } factor ? new SwaSchedule(schedule, startFraction, factor, annealSteps) : schedule;
+        => learningRateFactor is { } factor ? new SwaSchedule(schedule, this, factor, annealSteps) : schedule;
 
     protected override void AfterSwap(RegularizationContext context)
     {
@@ -319,15 +331,19 @@ internal sealed class SwaRegularizer(double startFraction, int everySteps, doubl
         }
     }
 
-    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"SWA from {startFraction:P0}, every {everySteps} step(s)");
+    public override string ToString() => startEpoch is { } epoch
+        ? string.Create(CultureInfo.InvariantCulture, $"SWA from epoch {epoch}, every {everySteps} step(s)")
+        : string.Create(CultureInfo.InvariantCulture, $"SWA from {startFraction:P0}, every {everySteps} step(s)");
 }
 
 /// <summary>The plan's schedule until SWA starts, then a cosine anneal to the constant SWA factor (torch's SWALR, anneal_strategy="cos").</summary>
-internal sealed class SwaSchedule(ILearningRateSchedule inner, double startFraction, double factor, int annealSteps) : ILearningRateSchedule
+internal sealed class SwaSchedule(ILearningRateSchedule inner, SwaRegularizer swa, double factor, int annealSteps) : ILearningRateSchedule
 {
     public double Multiplier(long step, long totalSteps)
     {
-        long start = SwaRegularizer.StartStep(startFraction, totalSteps);
+        // `step` is the 0-based step about to be taken. As in torch's recipe, the first snapshot (after 1-based step
+        // `start`) is taken at the plan's rate, and the steps after it run at the annealed SWA rate.
+        long start = swa.StartStep(totalSteps);
         if (step < start)
         {
             return inner.Multiplier(step, totalSteps);

@@ -102,10 +102,10 @@ internal sealed class Trainer<TBatch, TExample>
         try
         {
             BuildOptimizer();
-            StartRegularizers();
             int batchesPerEpoch = BatchPrefetcher<TExample, TBatch>.BatchCount(_train.Count, _s.BatchSize);
             long stepsPerEpoch = (batchesPerEpoch + _s.GradientAccumulationSteps - 1) / _s.GradientAccumulationSteps;
             long totalSteps = _s.MaxSteps ?? stepsPerEpoch * _s.Epochs;
+            StartRegularizers(stepsPerEpoch);
             string[] scheduleProblems = [.. _schedule.Validate(totalSteps)];
             if (scheduleProblems.Length > 0)
             {
@@ -346,10 +346,10 @@ internal sealed class Trainer<TBatch, TExample>
         }
     }
 
-    private void StartRegularizers()
+    private void StartRegularizers(long stepsPerEpoch)
     {
         _schedule = _s.Schedule;
-        _regularization = new Regularization.RegularizationContext(_model, _map!, _device, () => _trainableNamed, ForwardTrainingData);
+        _regularization = new Regularization.RegularizationContext(_model, _map!, _device, () => _trainableNamed, ForwardTrainingData) { StepsPerEpoch = stepsPerEpoch };
         foreach (Regularization.IRegularizer regularizer in _s.Regularizers)
         {
             regularizer.OnTrainingStart(_regularization);

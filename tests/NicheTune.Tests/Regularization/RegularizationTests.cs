@@ -245,3 +245,52 @@ public sealed class RegularizationTests
         }
     }
 }
+
+[Collection(TorchCollection.Name)]
+public sealed class SwaBatchNormTests
+{
+    /// <summary>Embedding → BatchNorm1d → linear classifier over mean-pooled tokens.</summary>
+    private sealed class NormClassifier : nn.Module<Tensor, Tensor, Tensor>
+    {
+        private readonly Embedding embed;
+        private readonly BatchNorm1d norm;
+        private readonly Linear head;
+
+        public NormClassifier() : base(nameof(NormClassifier))
+        {
+            embed = nn.Embedding(16, 4);
+            norm = nn.BatchNorm1d(4);
+            head = nn.Linear(4, 2);
+            RegisterComponents();
+        }
+
+        public Tensor Features(Tensor ids, Tensor mask)
+        {
+            Tensor m = mask.unsqueeze(-1).to(ScalarType.Float32);
+            return (embed.forward(ids) * m).sum(1) / m.sum(1).clamp_min(1);
+        }
+
+        public override Tensor forward(Tensor ids, Tensor mask) => head.forward(norm.forward(Features(ids, mask)));
+
+        public BatchNorm1d Norm => norm;
+    }
+
+    [Fact]
+    public void Swa_ModelWithBatchNorm_RecomputesRunningStatisticsForTheAveragedWeights()
+    {
+        torch.manual_seed(4);
+        using var model = new NormClassifier();
+        var data = Enumerable.Range(0, 32).Select(i => new TokenExample([2 + i % 9, 3 + i % 4], Label: i % 2)).ToList();
+
+        FineTuneResult result = FineTuner.For(model).WithObjective(Objectives.SequenceClassification()).WithLearningRate(5e-2)
+            .WithBatchSize(32).WithMaxSteps(6).Regularize(r => r.SwaFromEpoch(2)).Fit(data);
+
+        result.AveragedWeights.Should().BeTrue();
+        // One batch holds the whole data set, so the cumulative running mean is the features' mean under the averaged weights.
+        using var batch = new TokenCollator().Collate(data);
+        using var noGrad = torch.no_grad();
+        using var features = model.Features(batch.InputIds, batch.AttentionMask);
+        (model.Norm.running_mean! - features.mean([0])).abs().max().item<float>().Should().BeLessThan(1e-5f);
+        (model.Norm.running_var! - features.var(0)).abs().max().item<float>().Should().BeLessThan(1e-4f, "running_var is the unbiased variance");
+    }
+}
