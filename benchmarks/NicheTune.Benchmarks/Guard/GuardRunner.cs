@@ -27,17 +27,27 @@ internal static class GuardRunner
         for (int i = 0; i < args.Length; i++)
         {
             string value = i + 1 < args.Length ? args[i + 1] : "";
-            switch (args[i])
+            bool ok = args[i] switch
             {
-                case "--rounds": rounds = Positive(args[i], value); i++; break;
-                case "--max-rounds": maxRounds = Positive(args[i], value); i++; break;
-                case "--steps": steps = Positive(args[i], value); i++; break;
-                case "--rss-steps": rssSteps = Positive(args[i], value); i++; break;
-                case "--only" when value is "overhead" or "rss": only = value; i++; break;
-                case "--verbose": verbose = true; break;
-                default:
-                    Console.Error.WriteLine($"guard: unknown argument '{args[i]}'; use --rounds N, --max-rounds N, --steps S, --rss-steps N, --only overhead|rss, --verbose.");
-                    return 64;
+                "--rounds" => Positive(value, out rounds),
+                "--max-rounds" => Positive(value, out maxRounds),
+                "--steps" => Positive(value, out steps),
+                "--rss-steps" => Positive(value, out rssSteps),
+                "--only" when value is "overhead" or "rss" or "freeze" => (only = value) is not null,
+                "--verbose" => verbose = true,
+                _ => false,
+            };
+            if (!ok)
+            {
+                Console.Error.WriteLine(
+                    $"guard: cannot use '{string.Join(' ', args[i..Math.Min(i + 2, args.Length)])}'; the options are --rounds N, --max-rounds N, --steps S, " +
+                    "--rss-steps N (positive integers), --only overhead|rss|freeze and --verbose.");
+                return 64;
+            }
+
+            if (args[i] != "--verbose")
+            {
+                i++;
             }
         }
 
@@ -55,8 +65,18 @@ internal static class GuardRunner
         // around, which would inflate the baseline and hide growth.
         double? growth = only is "all" or "rss" ? RssGuard.Run(rssSteps, verbose, output) : null;
         double? ratio = only is "all" or "overhead" ? OverheadGuard.Run(rounds, maxRounds, steps, verbose, output) : null;
+        (double FrozenBottom, double HeadOnly, double WideFrozenBottom)? freeze = only is "all" or "freeze" ? FreezeGuard.Run(rounds: 2, steps: 4, output) : null;
 
         int exit = 0;
+        if (freeze is { } f)
+        {
+            if (!(f.FrozenBottom <= FreezeGuard.FrozenBottomLimit) || !(f.HeadOnly <= FreezeGuard.HeadOnlyLimit) || !(f.WideFrozenBottom <= FreezeGuard.WideFrozenBottomLimit))
+            {
+                output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"FAIL: freezing must bring the step to ≤ {FreezeGuard.FrozenBottomLimit:F2} (bottom), ≤ {FreezeGuard.HeadOnlyLimit:F2} (head only) and ≤ {FreezeGuard.WideFrozenBottomLimit:F2} (wide, bottom) of the full step."));
+                exit |= 4;
+            }
+        }
+
         if (ratio is { } r && !(r <= MaxOverheadRatio))
         {
             output.WriteLine($"FAIL: the Trainer's step takes {r:F3}x the raw TorchSharp step; the limit is {MaxOverheadRatio:F2}x.");
@@ -74,13 +94,18 @@ internal static class GuardRunner
             output.WriteLine("PASS");
         }
 
+        if (freeze is { } ff)
+        {
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"frozen-bottom step ratio: {ff.FrozenBottom:F2}"));
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"head-only step ratio: {ff.HeadOnly:F2}"));
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"frozen-bottom step ratio (wide): {ff.WideFrozenBottom:F2}"));
+        }
+
         output.WriteLine(growth is { } gg ? $"rss growth: {gg:F1}%" : "rss growth: n/a");
         output.WriteLine(ratio is { } rr ? $"trainer overhead ratio: {rr:F3}" : "trainer overhead ratio: n/a");
         return exit;
     }
 
-    private static int Positive(string name, string value) =>
-        int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out int n) && n > 0
-            ? n
-            : throw new ArgumentException($"guard: {name} needs a positive integer, got '{value}'.");
+    private static bool Positive(string value, out int number) =>
+        int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out number) && number > 0;
 }

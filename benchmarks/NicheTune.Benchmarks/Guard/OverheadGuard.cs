@@ -14,7 +14,8 @@ namespace NicheTune.Benchmarks.Guard;
 /// </summary>
 internal static class OverheadGuard
 {
-    private static readonly TimeSpan ExtraRoundsBudget = TimeSpan.FromMinutes(6);
+    // No extra round starts after this (from the start of part a), so that a busy machine costs minutes, not an hour.
+    private static readonly TimeSpan ExtraRoundsDeadline = TimeSpan.FromMinutes(5);
 
     public static double Run(int rounds, int maxRounds, int steps, bool verbose, TextWriter output)
     {
@@ -44,17 +45,16 @@ internal static class OverheadGuard
 
         var allRaw = new List<StepSample>();
         var allTrainer = new List<StepSample>();
-        TimeSpan extraDeadline = clock.Elapsed + ExtraRoundsBudget;
         for (int round = 0; round < Math.Max(rounds, maxRounds); round++)
         {
-            if (round >= rounds && (Quiet(allRaw).Count >= wantedQuiet && Quiet(allTrainer).Count >= wantedQuiet || clock.Elapsed > extraDeadline))
+            if (round >= rounds && (Quiet(allRaw).Count >= wantedQuiet && Quiet(allTrainer).Count >= wantedQuiet || clock.Elapsed > ExtraRoundsDeadline))
             {
                 break;
             }
 
             if (round == rounds)
             {
-                output.WriteLine($"   the machine was busy: adding rounds until each side has {wantedQuiet} quiet steps (at most {maxRounds} rounds)");
+                output.WriteLine($"   the machine was busy: adding rounds until each side has {wantedQuiet} quiet steps (at most {maxRounds} rounds, none started after {ExtraRoundsDeadline.TotalMinutes:F0} min)");
             }
 
             bool rawFirst = round % 2 == 0;

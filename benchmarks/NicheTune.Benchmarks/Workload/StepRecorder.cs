@@ -12,7 +12,7 @@ namespace NicheTune.Benchmarks.Workload;
 internal sealed class StepRecorder : ITrainingCallback, IDisposable
 {
     // A step counts as disturbed when other processes used more than this share of the machine's CPUs during it.
-    public const double DisturbedShare = 0.10;
+    public const double DisturbedShare = 0.05;
 
     private readonly long[] _timestamps;
     private readonly long[] _machineBusy;

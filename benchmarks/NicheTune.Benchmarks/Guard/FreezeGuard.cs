@@ -1,0 +1,82 @@
+using System.Globalization;
+using NicheTune.Benchmarks.Workload;
+using NicheTune.Freezing;
+using NicheTune.Training;
+
+namespace NicheTune.Benchmarks.Guard;
+
+/// <summary>
+/// What freezing buys per step (issue "Layer freezing…"): the Trainer's median step with part of the model frozen over its
+/// median step with everything trainable, on the same model, data and weights, interleaved in rounds to cancel drift.
+/// Bounds: benchmark model, embeddings + blocks 0–1 frozen ≤ 0.85, head only ≤ 0.70; the block-dominated "wide" model,
+/// embeddings + bottom 4 blocks frozen ≤ 0.70.
+/// </summary>
+internal static class FreezeGuard
+{
+    public const double FrozenBottomLimit = 0.85;
+    public const double HeadOnlyLimit = 0.70;
+    public const double WideFrozenBottomLimit = 0.70;
+
+    /// <summary>The block-dominated model of the issue: 8 blocks, d 512, 8 heads, FFN 2,048, context 256, vocabulary 8,192, batch 8.</summary>
+    public static ModelShape Wide { get; } = new("wide", 8192, 256, 512, 8, 8, 8);
+
+    public static (double FrozenBottom, double HeadOnly, double WideFrozenBottom) Run(int rounds, int steps, TextWriter output)
+    {
+        output.WriteLine($"== freezing: Trainer step with frozen layers / Trainer step with everything trainable ({rounds} rounds of {steps} timed steps per arm, arms rotating)");
+        var benchmark = Ratios(ModelShape.Benchmark, rounds, steps, output,
+            ("full", null),
+            ("frozen-bottom", Freeze.Embeddings().And(Freeze.BottomLayers(2))),
+            ("head-only", Freeze.AllBut("head")));
+        var wide = Ratios(Wide, rounds, steps, output,
+            ("full", null),
+            ("frozen-bottom", Freeze.Embeddings().And(Freeze.BottomLayers(4))));
+        return (benchmark["frozen-bottom"], benchmark["head-only"], wide["frozen-bottom"]);
+    }
+
+    private static Dictionary<string, double> Ratios(ModelShape shape, int rounds, int steps, TextWriter output, params (string Name, IFreezeStrategy? Strategy)[] arms)
+    {
+        output.WriteLine($"   {shape.Describe()}");
+        using var workload = TrainingWorkload.Create(shape, steps + 1);
+        var times = arms.ToDictionary(a => a.Name, _ => new List<double>());
+        using var recorder = new StepRecorder(steps + 2);
+        for (int round = 0; round < rounds; round++)
+        {
+            for (int k = 0; k < arms.Length; k++)
+            {
+                var (name, strategy) = arms[(k + round) % arms.Length];
+                workload.ResetWeights();
+                recorder.Reset();
+                var builder = FineTuner.For(workload.Model)
+                    .WithObjective(Objectives.CausalLanguageModeling())
+                    .WithOptimizer(Optimizers.AdamW())
+                    .WithLearningRate(TrainingWorkload.LearningRate)
+                    .WithBatchSize(shape.BatchSize)
+                    .ClipGradientNorm(TrainingWorkload.MaxGradientNorm)
+                    .WithMaxSteps(steps + 1)
+                    .ShuffleTrainingData(false)
+                    .LogEvery(TrainingWorkload.NoLogging)
+                    .WithCallback(recorder);
+                if (strategy is not null)
+                {
+                    builder.Freeze(strategy);
+                }
+
+                builder.Fit(workload.Examples, null, new TokenCollator());
+                double[] ms = [.. recorder.Samples().Select(s => s.Milliseconds)];
+                times[name].AddRange(ms);
+                output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"   round {round + 1} {name,-14} median {Statistics.Median(ms),8:F1} ms [{string.Join(" ", ms.Select(m => m.ToString("F0", CultureInfo.InvariantCulture)))}]"));
+            }
+        }
+
+        double full = Statistics.Median([.. times["full"]]);
+        var ratios = new Dictionary<string, double>(StringComparer.Ordinal);
+        foreach (var (name, _) in arms.Skip(1))
+        {
+            double median = Statistics.Median([.. times[name]]);
+            ratios[name] = median / full;
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"   {shape.Name}: {name} median {median:F1} ms / full median {full:F1} ms = {ratios[name]:F3}"));
+        }
+
+        return ratios;
+    }
+}
