@@ -4,9 +4,9 @@ using TorchSharp;
 namespace NicheTune.Benchmarks.Guard;
 
 /// <summary>
-/// <c>dotnet run -c Release -- guard [--rounds N] [--max-rounds N] [--steps S] [--rss-steps N] [--only overhead|rss] [--verbose]</c>: the hot loop's
+/// <c>dotnet run -c Release -- guard [--rounds N] [--max-rounds N] [--steps S] [--rss-steps N] [--only overhead|rss|freeze] [--verbose]</c>: the hot loop's
 /// limits from DESIGN.md. Exit code 0 when the Trainer's step is within 3 % of the raw step and RSS grows under 3 %;
-/// bit 1 set for the overhead, bit 2 for RSS. The last two lines are always <c>rss growth: X.X%</c> and
+/// bit 1 set for the overhead, bit 2 for RSS, bit 4 for the freezing step ratios. The last two lines are always <c>rss growth: X.X%</c> and
 /// <c>trainer overhead ratio: X.XXX</c> (n/a for a part not run) so that scripts can read them.
 /// </summary>
 internal static class GuardRunner
