@@ -4,7 +4,7 @@ using TorchSharp;
 namespace NicheTune.Benchmarks.Guard;
 
 /// <summary>
-/// <c>dotnet run -c Release -- guard [--rounds N] [--max-rounds N] [--steps S] [--rss-steps N] [--only overhead|rss|freeze] [--verbose]</c>: the hot loop's
+/// <c>dotnet run -c Release -- guard [--rounds N] [--max-rounds N] [--steps S] [--rss-steps N] [--only overhead|rss|freeze|anatomy] [--verbose]</c>: the hot loop's
 /// limits from DESIGN.md. Exit code 0 when the Trainer's step is within 3 % of the raw step and RSS grows under 3 %;
 /// bit 1 set for the overhead, bit 2 for RSS, bit 4 for the freezing step ratios. The last two lines are always <c>rss growth: X.X%</c> and
 /// <c>trainer overhead ratio: X.XXX</c> (n/a for a part not run) so that scripts can read them.
@@ -33,7 +33,7 @@ internal static class GuardRunner
                 "--max-rounds" => Positive(value, out maxRounds),
                 "--steps" => Positive(value, out steps),
                 "--rss-steps" => Positive(value, out rssSteps),
-                "--only" when value is "overhead" or "rss" or "freeze" => (only = value) is not null,
+                "--only" when value is "overhead" or "rss" or "freeze" or "anatomy" => (only = value) is not null,
                 "--verbose" => verbose = true,
                 _ => false,
             };
@@ -41,7 +41,7 @@ internal static class GuardRunner
             {
                 Console.Error.WriteLine(
                     $"guard: cannot use '{string.Join(' ', args[i..Math.Min(i + 2, args.Length)])}'; the options are --rounds N, --max-rounds N, --steps S, " +
-                    "--rss-steps N (positive integers), --only overhead|rss|freeze and --verbose.");
+                    "--rss-steps N (positive integers), --only overhead|rss|freeze|anatomy and --verbose.");
                 return 64;
             }
 
@@ -60,6 +60,11 @@ internal static class GuardRunner
         TorchBackend.EnsureAvailable();
         TextWriter output = Console.Out;
         output.WriteLine($"NicheTune hot-loop guard: torch threads {torch.get_num_threads()}, {Environment.ProcessorCount} processors, .NET {Environment.Version}");
+        if (only == "anatomy")
+        {
+            StepAnatomy.Run(steps, output);
+            return 0;
+        }
 
         // RSS first, in a fresh process: after the benchmark model's gigabyte-sized steps the allocator keeps freed memory
         // around, which would inflate the baseline and hide growth.

@@ -1,0 +1,97 @@
+using System.Diagnostics;
+using System.Globalization;
+using NicheTune.Benchmarks.Workload;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace NicheTune.Benchmarks.Guard;
+
+/// <summary>
+/// Where a training step's time goes (<c>guard --only anatomy</c>): the raw TorchSharp step split into body forward,
+/// output layer + loss, backward, clipping, optimizer update and zeroing, for the whole model trainable, the embeddings
+/// and bottom half frozen, and only <c>lm_head</c> trainable. It reports; it has no limit. The numbers guide the
+/// speed work (docs/performance.md) and explain the freezing ratios.
+/// </summary>
+internal static class StepAnatomy
+{
+    private static readonly string[] Phases = ["body forward", "head + loss", "backward", "clip", "optimizer", "zero grad", "total"];
+
+    public static void Run(int steps, TextWriter output)
+    {
+        output.WriteLine($"== step anatomy: raw TorchSharp step by phase (median of {steps} steps after one warm-up)");
+        foreach (ModelShape shape in new[] { ModelShape.Benchmark, FreezeGuard.Wide })
+        {
+            output.WriteLine($"   {shape.Describe()}");
+            using var workload = TrainingWorkload.Create(shape, steps + 1);
+            int half = shape.LayerCount / 2;
+            Measure(workload, "full", _ => true, steps, output);
+            Measure(workload, $"frozen emb+{half}", name => !name.StartsWith("transformer.w", StringComparison.Ordinal) && !Enumerable.Range(0, half).Any(i => name.StartsWith($"transformer.h.{i}.", StringComparison.Ordinal)), steps, output);
+            Measure(workload, "lm_head only", name => name.StartsWith("lm_head", StringComparison.Ordinal), steps, output);
+        }
+    }
+
+    private static void Measure(TrainingWorkload workload, string label, Func<string, bool> trainable, int steps, TextWriter output)
+    {
+        workload.ResetWeights();
+        var model = workload.Model;
+        var train = new List<Parameter>();
+        foreach ((string name, Parameter p) in model.named_parameters())
+        {
+            bool on = trainable(name);
+            p.requires_grad = on;
+            if (on)
+            {
+                train.Add(p);
+            }
+        }
+
+        long vocabulary = model.Config.VocabularySize;
+        using AdamW optimizer = torch.optim.AdamW(train, lr: TrainingWorkload.LearningRate, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0);
+        var times = Phases.ToDictionary(p => p, _ => new List<double>());
+        var clock = new Stopwatch();
+        for (int i = 0; i <= steps; i++)
+        {
+            RawBatch batch = workload.Batches[i % workload.Batches.Length];
+            double[] t = new double[Phases.Length];
+            using (var scope = torch.NewDisposeScope())
+            {
+                clock.Restart();
+                Tensor hidden = model.HiddenStates(batch.InputIds);
+                t[0] = clock.Elapsed.TotalMilliseconds;
+                Tensor logits = nn.functional.linear(hidden, model.OutputWeight);
+                Tensor loss = nn.functional.cross_entropy(logits.view(-1, vocabulary), batch.Targets.view(-1), ignore_index: -100);
+                t[1] = clock.Elapsed.TotalMilliseconds;
+                loss.backward();
+                t[2] = clock.Elapsed.TotalMilliseconds;
+                torch.nn.utils.clip_grad_norm_(train, TrainingWorkload.MaxGradientNorm);
+                t[3] = clock.Elapsed.TotalMilliseconds;
+                optimizer.step();
+                t[4] = clock.Elapsed.TotalMilliseconds;
+                optimizer.zero_grad();
+                t[5] = clock.Elapsed.TotalMilliseconds;
+            }
+
+            t[6] = clock.Elapsed.TotalMilliseconds;
+            if (i == 0)
+            {
+                continue;
+            }
+
+            for (int k = Phases.Length - 1; k > 0; k--)
+            {
+                times[Phases[k]].Add(k == Phases.Length - 1 ? t[k] : t[k] - t[k - 1]);
+            }
+
+            times[Phases[0]].Add(t[0]);
+        }
+
+        foreach (var p in model.parameters())
+        {
+            p.requires_grad = true;
+        }
+
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"   {label,-16} {string.Join("  ", Phases.Select(p => $"{p} {Statistics.Median([.. times[p]]),6:F0}"))} ms"));
+    }
+}
