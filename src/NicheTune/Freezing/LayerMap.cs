@@ -17,7 +17,12 @@ public enum LayerGroupKind
     /// <summary>One repeated block (transformer layer), numbered from the input side.</summary>
     Layer,
 
-    /// <summary>The output side: final normalisation, language-model head, pooler, classifier.</summary>
+    /// <summary>
+    /// The output side: language-model head, pooler, classifier — what Hugging Face keeps outside the base model. The
+    /// backbone's final normalisation (<c>ln_f</c>, <c>model.norm</c>) belongs to the last layer, so that
+    /// <c>Freeze.AllBut("head")</c> is linear probing: the frozen backbone's output feeds the head and no gradient flows
+    /// into the backbone (the head's input gradient is not even computed).
+    /// </summary>
     Head,
 
     /// <summary>Parameters the naming conventions do not place.</summary>
@@ -59,9 +64,16 @@ public sealed class LayerMap
 
     private static readonly HashSet<string> HeadSegments = new(StringComparer.OrdinalIgnoreCase)
     {
-        "lm_head", "head", "heads", "classifier", "cls", "pooler", "score", "output_layer", "embed_out", "qa_outputs",
-        "ln_f", "norm", "final_layer_norm", "final_norm", "final_layernorm", "norm_f", "output",
+        "lm_head", "head", "heads", "classifier", "cls", "pooler", "score", "output_layer", "embed_out", "qa_outputs", "output",
     };
+
+    // The backbone's last normalisation: it goes with the top layer (or the head when there are no layers).
+    private static readonly HashSet<string> FinalNormSegments = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "ln_f", "norm", "final_layer_norm", "final_norm", "final_layernorm", "norm_f",
+    };
+
+    private const int FinalNormIndex = -1;
 
     private static readonly HashSet<string> Wrappers = new(StringComparer.OrdinalIgnoreCase)
     {
@@ -121,6 +133,15 @@ public sealed class LayerMap
             parameters[name] = parameter;
             (LayerGroupKind kind, int index) = classify?.Invoke(name) is { } custom ? Parse(custom, name) : Classify(name);
             placed.Add((name, kind, index));
+        }
+
+        int topLayer = placed.Where(p => p.Kind == LayerGroupKind.Layer).Select(p => p.Index).DefaultIfEmpty(-1).Max();
+        for (int i = 0; i < placed.Count; i++)
+        {
+            if (placed[i].Kind == LayerGroupKind.Head && placed[i].Index == FinalNormIndex)
+            {
+                placed[i] = topLayer >= 0 ? (placed[i].Name, LayerGroupKind.Layer, topLayer) : (placed[i].Name, LayerGroupKind.Head, 0);
+            }
         }
 
         var groups = placed
@@ -201,6 +222,11 @@ public sealed class LayerMap
         if (HeadSegments.Contains(module))
         {
             return (LayerGroupKind.Head, 0);
+        }
+
+        if (FinalNormSegments.Contains(module))
+        {
+            return (LayerGroupKind.Head, FinalNormIndex);
         }
 
         foreach (string segment in segments)

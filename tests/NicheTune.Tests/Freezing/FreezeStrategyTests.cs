@@ -64,7 +64,7 @@ public sealed class FreezeStrategyTests
 
     [Fact]
     public void AllBut_Head_IsLinearProbing() =>
-        Frozen(Freeze.AllBut("head")).Should().HaveCount(Names.Length - 2).And.NotContain(["model.norm.weight", "lm_head.weight"]);
+        Frozen(Freeze.AllBut("head")).Should().HaveCount(Names.Length - 1).And.Contain("model.norm.weight").And.NotContain("lm_head.weight");
 
     [Fact]
     public void Nothing_FreezesNothing() => Frozen(Freeze.Nothing()).Should().BeEmpty();
@@ -75,7 +75,7 @@ public sealed class FreezeStrategyTests
         var strategy = Freeze.UnfreezeGradually(everyEpochs: 1);
         int Trainable(int epoch) => Names.Length - Frozen(strategy, epoch).Length;
         // epoch 0: head (2); 1: + layer 3 (4); 2: + layer 2 (6); 3: + layer 1; 4: + layer 0; 5: + embeddings (all 11).
-        Enumerable.Range(0, 7).Select(Trainable).Should().Equal(2, 4, 6, 8, 10, 11, 11);
+        Enumerable.Range(0, 7).Select(Trainable).Should().Equal(1, 4, 6, 8, 10, 11, 11);
         strategy.ChangesAt(new FreezePosition(1, 40, AtEpochStart: true)).Should().BeTrue();
         strategy.ChangesAt(new FreezePosition(1, 41)).Should().BeFalse("epoch-based unfreezing happens at epoch starts only");
     }
@@ -84,7 +84,7 @@ public sealed class FreezeStrategyTests
     public void Backbone_UnfreezesEverythingAtItsEpochWithALowerRate()
     {
         var strategy = Freeze.Backbone(unfreezeAtEpoch: 2, learningRateFactor: 0.1);
-        Frozen(strategy, epoch: 1).Should().HaveCount(Names.Length - 2);
+        Frozen(strategy, epoch: 1).Should().HaveCount(Names.Length - 1);
         Frozen(strategy, epoch: 2).Should().BeEmpty();
         strategy.UnfrozenLearningRateFactor.Should().Be(0.1);
     }

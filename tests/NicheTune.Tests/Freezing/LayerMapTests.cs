@@ -22,10 +22,21 @@ public sealed class LayerMapTests
 
         map.Groups.Select(g => g.Name).Should().Equal("embeddings", "layer 0", "layer 1", "head");
         map.Find("embeddings")!.ParameterNames.Should().Equal("transformer.wte.weight", "transformer.wpe.weight");
-        map.Find("head")!.ParameterNames.Should().BeEquivalentTo(["transformer.ln_f.weight", "transformer.ln_f.bias", "lm_head.weight"]);
-        map.Find("layer 1")!.ParameterNames.Should().OnlyContain(n => n.StartsWith("transformer.h.1.", StringComparison.Ordinal));
+        map.Find("head")!.ParameterNames.Should().Equal("lm_head.weight");
+        map.Find("layer 1")!.ParameterNames.Should().OnlyContain(n => n.StartsWith("transformer.h.1.", StringComparison.Ordinal) || n.StartsWith("transformer.ln_f.", StringComparison.Ordinal))
+            .And.Contain(["transformer.ln_f.weight", "transformer.ln_f.bias"], "the backbone's final norm goes with its top layer");
         map.LayerCount.Should().Be(2);
         map.Groups.Sum(g => g.ElementCount).Should().Be(model.parameters().Sum(p => p.numel()));
+    }
+
+    [Fact]
+    public void For_FinalNormWithoutLayers_JoinsTheHead()
+    {
+        using var model = NamedTree.Build("embed.weight", "norm.weight", "lm_head.weight");
+        var map = LayerMap.For(model);
+
+        map.Groups.Select(g => g.Name).Should().Equal("embeddings", "head");
+        map.Find("head")!.ParameterNames.Should().Equal("norm.weight", "lm_head.weight");
     }
 
     [Fact]
@@ -45,7 +56,7 @@ public sealed class LayerMapTests
     }
 
     [Fact]
-    public void For_LlamaNames_GroupsEmbedTokensLayersAndNormHead()
+    public void For_LlamaNames_GroupsEmbedTokensLayersHeadAndPutsFinalNormInTopLayer()
     {
         using var model = NamedTree.Build(
             "model.embed_tokens.weight", "model.layers.0.self_attn.q_proj.weight", "model.layers.0.input_layernorm.weight",
@@ -53,7 +64,8 @@ public sealed class LayerMapTests
         var map = LayerMap.For(model);
 
         map.Groups.Select(g => g.Name).Should().Equal("embeddings", "layer 0", "layer 1", "head", "other");
-        map.Find("head")!.ParameterNames.Should().Equal("model.norm.weight", "lm_head.weight");
+        map.Find("head")!.ParameterNames.Should().Equal("lm_head.weight");
+        map.Find("layer 1")!.ParameterNames.Should().Equal("model.layers.1.mlp.gate_proj.weight", "model.norm.weight");
         map.Find("other")!.ParameterNames.Should().Equal("rotary.scale");
         map.Find("other")!.DepthFromTop(map.LayerCount).Should().Be(0);
         map.Find("embeddings")!.DepthFromTop(map.LayerCount).Should().Be(3);
@@ -94,7 +106,7 @@ public sealed class LayerMapTests
 
         table.Should().MatchRegex(@"embeddings\s+2\s+[\d,]+\s+frozen");
         table.Should().MatchRegex(@"layer 0\s+12\s+[\d,]+\s+partly \(11/12\)");
-        table.Should().MatchRegex(@"head\s+3\s+[\d,]+\s+trainable");
+        table.Should().MatchRegex(@"head\s+1\s+[\d,]+\s+trainable");
         table.Should().Contain("total");
     }
 }
