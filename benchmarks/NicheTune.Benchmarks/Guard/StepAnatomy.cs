@@ -17,6 +17,9 @@ internal static class StepAnatomy
 {
     private static readonly string[] Phases = ["body forward", "head + loss", "backward", "clip", "optimizer", "zero grad", "total"];
 
+    private static long[] ChunkSizes => (Environment.GetEnvironmentVariable("NICHETUNE_ANATOMY_CHUNKS") ?? "4")
+        .Split(',', StringSplitOptions.RemoveEmptyEntries).Select(c => long.Parse(c, CultureInfo.InvariantCulture) << 20).ToArray();
+
     public static void Run(int steps, TextWriter output)
     {
         output.WriteLine($"== step anatomy: raw TorchSharp step by phase (median of {steps} steps after one warm-up)");
@@ -26,12 +29,17 @@ internal static class StepAnatomy
             using var workload = TrainingWorkload.Create(shape, steps + 1);
             int half = shape.LayerCount / 2;
             Measure(workload, "full", _ => true, steps, output);
+            foreach (long chunk in ChunkSizes)
+            {
+                Measure(workload, $"full fused {chunk >> 20}M", _ => true, steps, output, chunk);
+            }
+
             Measure(workload, $"frozen emb+{half}", name => !name.StartsWith("transformer.w", StringComparison.Ordinal) && !Enumerable.Range(0, half).Any(i => name.StartsWith($"transformer.h.{i}.", StringComparison.Ordinal)), steps, output);
             Measure(workload, "lm_head only", name => name.StartsWith("lm_head", StringComparison.Ordinal), steps, output);
         }
     }
 
-    private static void Measure(TrainingWorkload workload, string label, Func<string, bool> trainable, int steps, TextWriter output)
+    private static void Measure(TrainingWorkload workload, string label, Func<string, bool> trainable, int steps, TextWriter output, long fusedChunk = 0)
     {
         workload.ResetWeights();
         var model = workload.Model;
@@ -59,8 +67,9 @@ internal static class StepAnatomy
                 clock.Restart();
                 Tensor hidden = model.HiddenStates(batch.InputIds);
                 t[0] = clock.Elapsed.TotalMilliseconds;
-                Tensor logits = nn.functional.linear(hidden, model.OutputWeight);
-                Tensor loss = nn.functional.cross_entropy(logits.view(-1, vocabulary), batch.Targets.view(-1), ignore_index: -100);
+                Tensor loss = fusedChunk > 0
+                    ? NicheTune.Training.FusedLinearCrossEntropy.Compute(hidden.reshape(-1, hidden.shape[^1]), model.OutputWeight, null, batch.Targets.view(-1), 0.0, chunkElements: fusedChunk)
+                    : nn.functional.cross_entropy(nn.functional.linear(hidden, model.OutputWeight).view(-1, vocabulary), batch.Targets.view(-1), ignore_index: -100);
                 t[1] = clock.Elapsed.TotalMilliseconds;
                 loss.backward();
                 t[2] = clock.Elapsed.TotalMilliseconds;

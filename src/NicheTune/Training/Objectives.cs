@@ -12,11 +12,22 @@ public static class Objectives
     /// padding. The model maps input ids [B, T] to logits [B, T, V] (a <c>Module&lt;Tensor, Tensor&gt;</c>, or a
     /// <c>Module&lt;Tensor, Tensor, Tensor&gt;</c> that also takes the attention mask).
     /// </summary>
+    /// <remarks>
+    /// When the model implements <see cref="Models.IHiddenStateModel"/> (the project's own models do), training computes
+    /// the loss with a fused, chunked output projection + cross-entropy that never materialises the [B, T, V] logits:
+    /// the same loss and gradients (to float rounding), in less time and memory on large vocabularies. Evaluation
+    /// still computes the logits, which metrics need.
+    /// </remarks>
     /// <param name="labelSmoothing">Label smoothing ε in [0, 1): the target distribution puts 1 − ε on the next token and spreads ε uniformly.</param>
+    /// <param name="fuseOutputLayer">
+    /// <see langword="true"/> (default) to use the fused loss where the model allows it; <see langword="false"/> always
+    /// calls <c>forward</c> and computes the ordinary cross-entropy (to compare, or when a forward hook on the output
+    /// layer must run).
+    /// </param>
     /// <returns>The objective.</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="labelSmoothing"/> is outside [0, 1).</exception>
-    public static ITrainingObjective<TokenBatch> CausalLanguageModeling(double labelSmoothing = 0.0)
-        => new CausalLanguageModelingObjective(CheckSmoothing(labelSmoothing));
+    public static ITrainingObjective<TokenBatch> CausalLanguageModeling(double labelSmoothing = 0.0, bool fuseOutputLayer = true)
+        => new CausalLanguageModelingObjective(CheckSmoothing(labelSmoothing), fuseOutputLayer);
 
     /// <summary>
     /// Sequence classification: cross-entropy between logits [B, C] and class labels [B], with optional label
@@ -85,9 +96,9 @@ internal interface ISmoothableObjective<TBatch>
     ITrainingObjective<TBatch> WithLabelSmoothing(double epsilon);
 }
 
-internal sealed class CausalLanguageModelingObjective(double labelSmoothing) : ITrainingObjective<TokenBatch>, ISmoothableObjective<TokenBatch>
+internal sealed class CausalLanguageModelingObjective(double labelSmoothing, bool fuseOutputLayer = true) : ITrainingObjective<TokenBatch>, ISmoothableObjective<TokenBatch>
 {
-    public ITrainingObjective<TokenBatch> WithLabelSmoothing(double epsilon) => new CausalLanguageModelingObjective(epsilon);
+    public ITrainingObjective<TokenBatch> WithLabelSmoothing(double epsilon) => new CausalLanguageModelingObjective(epsilon, fuseOutputLayer);
 
     public string Name => "causal-lm";
 
@@ -95,6 +106,15 @@ internal sealed class CausalLanguageModelingObjective(double labelSmoothing) : I
 
     public Tensor Loss(nn.Module model, TokenBatch batch)
     {
+        if (fuseOutputLayer && model is Models.IHiddenStateModel split)
+        {
+            // The mask goes where the plain path would pass it: a model called without one is not given one here.
+            Tensor? mask = model is nn.Module<Tensor, Tensor, Tensor> ? batch.AttentionMask : null;
+            Tensor hidden = split.HiddenStates(batch.InputIds, mask);
+            Tensor flat = hidden.reshape(-1, hidden.shape[^1]);
+            return FusedLinearCrossEntropy.Compute(flat, split.OutputWeight, split.OutputBias, ShiftedTargets(batch.Labels).view(-1), labelSmoothing);
+        }
+
         Tensor logits = ModelCall.Forward(model, batch);
         Tensor targets = ShiftedTargets(batch.Labels);
         return nn.functional.cross_entropy(Flatten(logits), targets.view(-1), ignore_index: TokenBatch.IgnoreIndex, label_smoothing: labelSmoothing);

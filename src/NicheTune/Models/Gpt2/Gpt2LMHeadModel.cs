@@ -21,7 +21,7 @@ namespace NicheTune.Models;
 /// Call <c>eval()</c> to disable dropout.
 /// </para>
 /// </remarks>
-public sealed class Gpt2LMHeadModel : nn.Module<Tensor, Tensor>
+public sealed class Gpt2LMHeadModel : nn.Module<Tensor, Tensor>, IHiddenStateModel
 {
     [ComponentName(Name = "transformer")]
     private readonly Gpt2Transformer _transformer;
@@ -64,6 +64,9 @@ public sealed class Gpt2LMHeadModel : nn.Module<Tensor, Tensor>
     /// chunked cross-entropy without materialising the full [B, T, V] logits.
     /// </summary>
     public Tensor OutputWeight => _lmHead is null ? _transformer.TokenEmbedding.Weight : _lmHead.Weight;
+
+    /// <summary>Always <see langword="null"/>: GPT-2's output projection has no bias.</summary>
+    public Tensor? OutputBias => null;
 
     /// <summary>
     /// Computes next-token logits for a batch of unpadded (or causally safe) sequences.
