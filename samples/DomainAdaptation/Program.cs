@@ -6,6 +6,8 @@
 //   3. For every arm report FOLDOC (niche) and WordNet (general: the forgetting probe) validation perplexity before and after,
 //      beside unigram / bigram / 4-gram baselines fitted on the same training splits.
 // Run: ./build.sh sample DomainAdaptation                 (about 10 minutes on 2 idle cores)
+//      HTML reports of the first seed's runs (curves, learning rate of every group) go to --report DIR
+//      (default artifacts/domain-adaptation), with the plots as PNG files in DIR/figures.
 //      options: --seeds N  --steps N  --pretrain-steps N  --lr R  --pretrain-lr R  --alphas 0.0001,0.0003,0.001  --width D  --layers L
 //               --no-extras (skip the layer-wise-decay and EMA arms)  --threads N (libtorch's intra-op threads)
 //      ./build.sh sample DomainAdaptation --smoke         (a few steps on a small subset, for CI)
@@ -17,6 +19,7 @@ using NicheTune;
 using NicheTune.Evaluation;
 using NicheTune.Freezing;
 using NicheTune.Models;
+using NicheTune.Reporting;
 using NicheTune.Scheduling;
 using NicheTune.Text;
 using NicheTune.Training;
@@ -39,6 +42,7 @@ double pretrainRate = Rate("--pretrain-lr", 3e-3);
 double fineTuneRate = Rate("--lr", 3e-3);
 double[] alphas = [.. Text("--alphas", "0.0001,0.0003,0.001").Split(',').Select(a => double.Parse(a, CultureInfo.InvariantCulture))];
 bool extras = !args.Contains("--no-extras");
+string reportFolder = Path.GetFullPath(Text("--report", Path.Combine("artifacts", "domain-adaptation")));
 const int Context = 64;
 const int BatchSize = 32;
 const long BaseSeed = 2026;
@@ -231,6 +235,7 @@ if (chosen is not null)
 
 (string Name, double Niche, double General) best4 = baselines.First(b => b.Name.StartsWith("4-gram fitted on FOLDOC", StringComparison.Ordinal));
 Console.WriteLine($"Plain fine-tuning {(plainNiche < best4.Niche ? "beats" : "does NOT beat")} the FOLDOC 4-gram on FOLDOC ({plainNiche:F3} vs {best4.Niche:F3}).");
+Console.WriteLine($"HTML reports of seed 42's runs: {reportFolder}");
 Console.WriteLine($"Total {total.Elapsed.TotalSeconds:F0} s (pretraining {pretrainClock.Elapsed.TotalSeconds:F0} s); load average at end: {LoadAverage()}.");
 
 foreach (Tensor weight in baseWeights.Values)
@@ -259,6 +264,7 @@ T WithBase<T>(Func<Gpt2LMHeadModel, T> use)
 ArmRun FineTune(Gpt2LMHeadModel model, Arm arm, long seed)
 {
     var clock = Stopwatch.StartNew();
+    bool report = seed == 42;
     FineTunerBuilder<TokenBatch> builder = FineTuner.For(model)
         .WithObjective(Objectives.CausalLanguageModeling())
         .WithLearningRate(fineTuneRate)
@@ -266,10 +272,25 @@ ArmRun FineTune(Gpt2LMHeadModel model, Arm arm, long seed)
         .WithBatchSize(BatchSize)
         .WithMaxSteps(fineTuneSteps)
         .WithSeed(seed);
+    if (report)
+    {
+        // The first seed's runs also record every group's learning rate and a validation curve for the HTML report;
+        // evaluation runs without dropout and draws no random numbers, so the trained weights are the same either way.
+        builder.RecordLearningRates().LogEvery(Math.Max(1, fineTuneSteps / 100))
+            .Evaluate(Metrics.Perplexity()).EvaluateEvery(Math.Max(1, fineTuneSteps / 4));
+    }
 
     // A fixed budget, no early stopping: every arm is compared after the same number of steps, so a difference in
     // forgetting cannot come from one arm simply stopping sooner.
-    arm.Configure(builder).Build().Fit(nicheTrain);
+    FineTuneResult result = arm.Configure(builder).Build().Fit(nicheTrain, report ? nicheValidation : null);
+    if (report)
+    {
+        string slug = new([.. arm.Name.ToLowerInvariant().Select(c => char.IsAsciiLetterOrDigit(c) ? c : '-')]);
+        slug = string.Join('-', slug.Split('-', StringSplitOptions.RemoveEmptyEntries));
+        HtmlReport.Write(result, Path.Combine(reportFolder, slug + ".html"), new HtmlReportOptions { Title = $"DomainAdaptation: {arm.Name} (seed {seed})" });
+        HtmlReport.WriteFigures(result, Path.Combine(reportFolder, "figures"), slug + "-");
+    }
+
     (double niche, double general) = Perplexities(model);
     return new ArmRun(niche, general, Drift(model), clock.Elapsed.TotalSeconds);
 }

@@ -93,6 +93,52 @@ public static class HtmlReport
     }
 
     /// <summary>
+    /// Writes the report's training curves — loss, one per validation metric, learning rates — as separate PNG files,
+    /// for documentation, slides or an issue where a whole page is too much. Each file is written atomically.
+    /// </summary>
+    /// <param name="result">The run to plot.</param>
+    /// <param name="folder">The folder to write into (created when missing).</param>
+    /// <param name="prefix">Prepended to every file name, e.g. <c>"llrd-"</c> gives <c>llrd-learning-rate.png</c>.</param>
+    /// <param name="options">Plot size and pixel density; <see langword="null"/> for the defaults.</param>
+    /// <returns>The paths written, in the order the report shows the plots.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="result"/> or <paramref name="folder"/> is <see langword="null"/>.</exception>
+    /// <exception cref="ArgumentException"><paramref name="folder"/> is empty, or the options are invalid.</exception>
+    /// <exception cref="IOException">A file could not be written.</exception>
+    public static IReadOnlyList<string> WriteFigures(FineTuneResult result, string folder, string prefix = "", HtmlReportOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        ArgumentException.ThrowIfNullOrWhiteSpace(folder);
+        ArgumentNullException.ThrowIfNull(prefix);
+        options ??= new HtmlReportOptions();
+        Validate(options);
+        var figures = new List<Figure>();
+        if (Charts.Loss(result, options) is { } loss)
+        {
+            figures.Add(loss);
+        }
+
+        figures.AddRange(Charts.Metrics(result, options));
+        if (Charts.LearningRates(result, options) is { } rates)
+        {
+            figures.Add(rates);
+        }
+
+        Directory.CreateDirectory(folder);
+        var paths = new List<string>(figures.Count);
+        foreach (Figure figure in figures)
+        {
+            string slug = new([.. figure.Title.ToLowerInvariant().Select(c => char.IsAsciiLetterOrDigit(c) ? c : '-')]);
+            string path = Path.Combine(folder, $"{prefix}{slug.Trim('-')}.png");
+            string temporary = path + $".{Environment.ProcessId}.tmp";
+            File.WriteAllBytes(temporary, figure.Png);
+            File.Move(temporary, path, overwrite: true);
+            paths.Add(path);
+        }
+
+        return paths;
+    }
+
+    /// <summary>
     /// Renders the report and writes it to <paramref name="path"/> atomically: the page goes to a temporary file in the
     /// same folder, which then replaces the target in one rename, so a reader (or a crash) never sees half a report and
     /// an existing report is kept when rendering fails.

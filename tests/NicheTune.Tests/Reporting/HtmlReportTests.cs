@@ -56,6 +56,26 @@ public sealed class HtmlReportTests
     }
 
     [Fact]
+    public void WriteFigures_SyntheticRun_WritesOnePngPerCurveWithThePrefix()
+    {
+        FineTuneResult result = ReportFixtures.Synthetic();
+        string folder = Path.Combine(Path.GetTempPath(), "nichetune-figures-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            IReadOnlyList<string> paths = HtmlReport.WriteFigures(result, folder, prefix: "run-");
+
+            paths.Should().Contain(Path.Combine(folder, "run-loss.png")).And.Contain(Path.Combine(folder, "run-learning-rate.png"));
+            paths.Should().HaveCount(Images(HtmlReport.Render(result)).Length, "the same curves as the page's curve section");
+            paths.Should().AllSatisfy(p => File.ReadAllBytes(p).Take(8).Should().Equal(PngSignature));
+            Directory.GetFiles(folder).Should().HaveCount(paths.Count, "no temporary file is left behind");
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
     public void Render_SyntheticRun_PlotsLossEachMetricAndLearningRates()
     {
         string html = HtmlReport.Render(ReportFixtures.Synthetic());
