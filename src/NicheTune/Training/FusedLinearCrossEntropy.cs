@@ -86,57 +86,61 @@ internal sealed class FusedLinearCrossEntropy : torch.autograd.SingleTensorFunct
         }
 
         Tensor? gradHidden = needHidden ? torch.empty(count, width, dtype: hidden.dtype, device: hidden.device) : null;
-        Tensor? gradWeight = needWeight ? torch.zeros_like(weight) : null;
+        // The first chunk's product overwrites (beta 0), so the weight gradient needs no zero fill; with no rows it is zero.
+        Tensor? gradWeight = needWeight ? (count > 0 ? torch.empty_like(weight) : torch.zeros_like(weight)) : null;
         Tensor? gradBias = needBias ? torch.zeros_like(bias!) : null;
         Tensor total = torch.zeros(1, dtype: ScalarType.Float64, device: hidden.device);
         bool backward = needHidden || needWeight || needBias;
         if (count > 0)
         {
             long chunk = Math.Clamp(chunkElements / vocabulary, 1, count);
-            using Tensor buffer = torch.empty(chunk, vocabulary, dtype: hidden.dtype, device: hidden.device);
-            using Tensor weightT = weight.t();
-            double scale = 1.0 / count;
-            for (long start = 0; start < count; start += chunk)
+            Tensor buffer = BufferCache.Rent(chunk * vocabulary, hidden.dtype, hidden.device);
+            try
             {
-                long length = Math.Min(chunk, count - start);
-                using var scope = torch.NewDisposeScope();
-                Tensor hc = h.narrow(0, start, length);
-                Tensor yc = y.narrow(0, start, length).unsqueeze(1);
-                Tensor z = buffer.narrow(0, 0, length);
-                if (bias is null)
+                using Tensor weightT = weight.t();
+                double scale = 1.0 / count;
+                for (long start = 0; start < count; start += chunk)
                 {
-                    z.addmm_(hc, weightT, beta: 0, alpha: 1);
+                    long length = Math.Min(chunk, count - start);
+                    using var scope = torch.NewDisposeScope();
+                    Tensor hc = h.narrow(0, start, length);
+                    Tensor yc = y.narrow(0, start, length).unsqueeze(1);
+                    Tensor z = buffer.narrow(0, 0, length * vocabulary).view(length, vocabulary);
+                    if (bias is null)
+                    {
+                        z.addmm_(hc, weightT, beta: 0, alpha: 1);
+                    }
+                    else
+                    {
+                        z.copy_(bias.expand(length, vocabulary));
+                        z.addmm_(hc, weightT, beta: 1, alpha: 1);
+                    }
+                    Tensor lse = z.logsumexp(1);
+                    Tensor rowLoss = lse - z.gather(1, yc).squeeze(1);
+                    if (epsilon > 0)
+                    {
+                        rowLoss = rowLoss.mul_(1 - epsilon).add_(lse - z.mean([1]), alpha: epsilon);
+                    }
+                    total.add_(rowLoss.sum(ScalarType.Float64));
+                    if (!backward)
+                    {
+                        continue;
+                    }
+                    z.sub_(lse.unsqueeze(1)).exp_();
+                    if (epsilon > 0)
+                    {
+                        z.sub_(epsilon / vocabulary);
+                    }
+                    z.scatter_add_(1, yc, torch.full(length, 1, -(1 - epsilon), dtype: z.dtype, device: z.device));
+                    gradHidden?.narrow(0, start, length).addmm_(z, weight, beta: 0, alpha: (float)scale);
+                    gradWeight?.addmm_(z.t(), hc, beta: start == 0 ? 0 : 1, alpha: (float)scale);
+                    // sum(0) would bind to sum(ScalarType) — the literal 0 converts to ScalarType.Byte; name the dimension.
+                    gradBias?.add_(z.sum(dim: 0), alpha: scale);
                 }
-                else
-                {
-                    z.copy_(bias.expand(length, vocabulary));
-                    z.addmm_(hc, weightT, beta: 1, alpha: 1);
-                }
-
-                Tensor lse = z.logsumexp(1);
-                Tensor rowLoss = lse - z.gather(1, yc).squeeze(1);
-                if (epsilon > 0)
-                {
-                    rowLoss = rowLoss.mul_(1 - epsilon).add_(lse - z.mean([1]), alpha: epsilon);
-                }
-
-                total.add_(rowLoss.sum(ScalarType.Float64));
-                if (!backward)
-                {
-                    continue;
-                }
-
-                z.sub_(lse.unsqueeze(1)).exp_();
-                if (epsilon > 0)
-                {
-                    z.sub_(epsilon / vocabulary);
-                }
-
-                z.scatter_add_(1, yc, torch.full(length, 1, -(1 - epsilon), dtype: z.dtype, device: z.device));
-                gradHidden?.narrow(0, start, length).addmm_(z, weight, beta: 0, alpha: (float)scale);
-                gradWeight?.addmm_(z.t(), hc, beta: 1, alpha: (float)scale);
-                // sum(0) would bind to sum(ScalarType) — the literal 0 converts to ScalarType.Byte; name the dimension.
-                gradBias?.add_(z.sum(dim: 0), alpha: scale);
+            }
+            finally
+            {
+                BufferCache.Return(buffer);
             }
         }
 
@@ -188,5 +192,56 @@ internal sealed class FusedLinearCrossEntropy : torch.autograd.SingleTensorFunct
         }
 
         return result;
+    }
+
+    // One logits buffer kept between steps. Freeing and re-allocating tens of megabytes every step costs page faults
+    // (glibc hands blocks this large straight back to the kernel); a concurrent caller that finds the slot empty simply
+    // allocates its own, and a larger request replaces the kept buffer, so the cache never holds more than one.
+    internal static class BufferCache
+    {
+        private static readonly object Gate = new();
+        private static Tensor? _kept;
+
+        public static Tensor Rent(long elements, ScalarType dtype, Device device)
+        {
+            lock (Gate)
+            {
+                if (_kept is { } kept && kept.numel() >= elements && kept.dtype == dtype && kept.device_type == device.type && kept.device_index == device.index)
+                {
+                    _kept = null;
+                    return kept;
+                }
+            }
+
+            Tensor fresh = torch.empty(elements, dtype: dtype, device: device);
+            fresh.DetachFromDisposeScope();
+            return fresh;
+        }
+
+        public static void Return(Tensor buffer)
+        {
+            Tensor? dispose = buffer;
+            lock (Gate)
+            {
+                if (_kept is null || _kept.numel() < buffer.numel())
+                {
+                    (dispose, _kept) = (_kept, buffer);
+                }
+            }
+
+            dispose?.Dispose();
+        }
+
+        /// <summary>Frees the kept buffer (tests and memory-sensitive hosts).</summary>
+        public static void Clear()
+        {
+            Tensor? kept;
+            lock (Gate)
+            {
+                (kept, _kept) = (_kept, null);
+            }
+
+            kept?.Dispose();
+        }
     }
 }
