@@ -6,12 +6,13 @@ using NicheTune.Text;
 using NicheTune.Training;
 using TorchSharp;
 using Xunit;
+using Xunit.Abstractions;
 using static TorchSharp.torch;
 
 namespace NicheTune.Tests.Models;
 
 [Collection(TorchCollection.Name)]
-public sealed class LoRATrainingTests
+public sealed class LoRATrainingTests(ITestOutputHelper output)
 {
     private static readonly (List<TokenExample> Train, List<TokenExample> Validation) Foldoc = TestData.FoldocLanguageModeling(length: 32, trainEntries: 120, validationEntries: 30);
 
@@ -72,6 +73,7 @@ public sealed class LoRATrainingTests
         LoRAAdapter adapter = LoRA.AdapterOf(model)!;
         adapter.TrainableParameterCount.Should().BeLessThan(adapter.TotalParameterCount / 5);
         Weights.Equal(pretrained, Weights.Snapshot(model).Where(kv => pretrained.ContainsKey(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value)).Should().BeTrue();
+        output.WriteLine($"FOLDOC validation loss with LoRA on a WordNet-trained base: {before:F3} -> {after:F3} in {LoRASteps} steps ({result.WallTime.TotalSeconds:F1} s); {adapter.Describe()}");
         after.Should().BeLessThan(before - Margin, $"LoRA alone must adapt the general model to FOLDOC (validation loss {before:F3} → {after:F3})");
     }
 
