@@ -82,6 +82,32 @@ public sealed class LoRATrainingTests(ITestOutputHelper output)
     private const double Margin = 0.1;
 
     [Fact]
+    public void ResumeFrom_LoRACheckpoint_EndsWhereTheUninterruptedRunEnds()
+    {
+        using var folder = new TempFolder();
+        using var uninterrupted = Model(seed: 59);
+        Plan(uninterrupted).SaveCheckpoints(folder.Path, everySteps: 3, keepLast: 5).Fit(Foldoc.Train);
+        using var resumed = Model(seed: 59);
+
+        FineTuneResult result = Plan(resumed).ResumeFrom(Path.Combine(folder.Path, "checkpoint-00000003")).Fit(Foldoc.Train);
+
+        result.Steps.Should().Be(6);
+        var expected = LoRA.AdapterOf(uninterrupted)!.StateDict();
+        LoRA.AdapterOf(resumed)!.StateDict().Should().OnlyContain(kv => LoRATestSupport.Same(kv.Value, expected[kv.Key]));
+
+        static Gpt2LMHeadModel Model(int seed)
+        {
+            torch.manual_seed(seed);
+            return new Gpt2LMHeadModel(LoRATestSupport.Gpt2(vocabulary: ByteTokenizer.VocabularySize, context: 32));
+        }
+
+        static FineTunerBuilder<TokenBatch> Plan(Gpt2LMHeadModel model) => FineTuner.For(model)
+            .WithObjective(Objectives.CausalLanguageModeling())
+            .WithLoRA(rank: 4, alpha: 8, dropout: 0.1, "c_attn", "c_fc")
+            .WithLearningRate(1e-2).WithBatchSize(8).WithMaxSteps(6).WithSeed(5);
+    }
+
+    [Fact]
     public void Fit_ModelThatCallsForwardDirectly_FailsInsteadOfTrainingNothing()
     {
         torch.manual_seed(47);
