@@ -339,3 +339,31 @@ public sealed class LoRATests
     private static IEnumerable<string> Trainable(nn.Module model)
         => model.named_parameters().Where(p => p.parameter.requires_grad).Select(p => p.name);
 }
+
+[Collection(Gpt2DisposeScopeCollection.Name)]
+public sealed class LoRADisposeScopeTests
+{
+    [Fact]
+    public void ForwardBackwardMergeUnmerge_LeaveNoLiveTensors()
+    {
+        torch.manual_seed(61);
+        using var model = new Gpt2LMHeadModel(LoRATestSupport.Gpt2());
+        model.train();
+        using var ids = torch.randint(0, 40, [2, 6], dtype: ScalarType.Int64);
+        LoRAAdapter adapter = LoRA.Apply(model, new LoRAOptions { Rank = 4, Dropout = 0.1, Targets = ["c_attn", "c_fc"] });
+
+        DisposeScopeManager.Statistics.Reset();
+        using (torch.NewDisposeScope())
+        {
+            model.forward(ids).sum().backward();
+        }
+
+        adapter.Merge();
+        adapter.Unmerge();
+
+        var statistics = DisposeScopeManager.Statistics;
+        statistics.CreatedOutsideScopeCount.Should().Be(0, statistics.ToString());
+        statistics.ThreadTotalLiveCount.Should().Be(0, statistics.ToString());
+        adapter.Layers.Should().OnlyContain(l => !ReferenceEquals(l.B.grad, null), "the low-rank path took part in the backward pass");
+    }
+}
