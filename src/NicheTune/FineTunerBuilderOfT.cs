@@ -270,7 +270,10 @@ public sealed class FineTunerBuilder<TBatch>
     /// <returns>This builder.</returns>
     public FineTunerBuilder<TBatch> WithPrefetch(int batches) => Set(_settings with { PrefetchBatches = batches });
 
-    /// <summary>Validates every setting together and returns the immutable plan.</summary>
+    /// <summary>
+    /// Validates every setting together and returns the immutable plan. A LoRA adapter added with <c>WithLoRA</c> is applied
+    /// to the model here (and taken off again if the plan is invalid).
+    /// </summary>
     /// <returns>The plan.</returns>
     /// <exception cref="FineTunePlanException">One or more settings are invalid; every problem is listed.</exception>
     public FineTunePlan<TBatch> Build()
