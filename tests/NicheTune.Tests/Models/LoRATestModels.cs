@@ -45,6 +45,34 @@ internal sealed class TinyProjections : nn.Module<Tensor, Tensor>
     }
 }
 
+/// <summary>Mean-pooled embeddings → dense (GELU) → score: a sequence classifier whose linears are called with call().</summary>
+internal sealed class TinyTokenClassifier : nn.Module<Tensor, Tensor, Tensor>
+{
+    [ComponentName(Name = "embed")]
+    private readonly Embedding _embed;
+
+    [ComponentName(Name = "dense")]
+    private readonly Linear _dense;
+
+    [ComponentName(Name = "score")]
+    private readonly Linear _score;
+
+    public TinyTokenClassifier(int vocabulary, int classes, int width = 16) : base(nameof(TinyTokenClassifier))
+    {
+        _embed = nn.Embedding(vocabulary, width);
+        _dense = nn.Linear(width, width);
+        _score = nn.Linear(width, classes);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor inputIds, Tensor attentionMask)
+    {
+        Tensor mask = attentionMask.unsqueeze(-1).to(ScalarType.Float32);
+        Tensor pooled = (_embed.call(inputIds) * mask).sum(1) / mask.sum(1).clamp_min(1);
+        return _score.call(nn.functional.gelu(_dense.call(pooled)));
+    }
+}
+
 internal static class LoRATestSupport
 {
     public static Gpt2Config Gpt2(int vocabulary = 40, int context = 16, int width = 16, int layers = 2, int heads = 2) => new()

@@ -108,6 +108,38 @@ public sealed class LoRATrainingTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Fit_SequenceClassificationWithModulesToSave_TrainsTheHeadInFullAndSavesItAsSeqCls()
+    {
+        using var folder = new TempFolder();
+        torch.manual_seed(67);
+        using var model = new TinyTokenClassifier(vocabulary: 20, classes: 2);
+        var random = new Random(3);
+        List<TokenExample> examples = [.. Enumerable.Range(0, 64).Select(i =>
+        {
+            int[] ids = [.. Enumerable.Range(0, 6).Select(_ => random.Next(2, 20))];
+            return new TokenExample(ids, ids.Count(id => id < 10) >= 3 ? 1 : 0);
+        })];
+        var before = Weights.Snapshot(model);
+
+        FineTuner.For(model)
+            .WithObjective(Objectives.SequenceClassification())
+            .WithLoRA(new LoRAOptions { Rank = 2, Alpha = 4, Targets = ["dense"], ModulesToSave = ["score"] })
+            .WithLearningRate(1e-2).WithBatchSize(16).WithMaxSteps(4)
+            .Fit(examples);
+        LoRAAdapter adapter = LoRA.AdapterOf(model)!;
+        adapter.Save(folder.Path);
+
+        var after = Weights.Snapshot(model);
+        LoRATestSupport.Same(after["dense.weight"], before["dense.weight"]).Should().BeTrue();
+        LoRATestSupport.Same(after["embed.weight"], before["embed.weight"]).Should().BeTrue();
+        LoRATestSupport.Same(after["score.weight"], before["score.weight"]).Should().BeFalse("the head is a module to save: it trains in full");
+        string config = File.ReadAllText(Path.Combine(folder.Path, "adapter_config.json"));
+        config.Should().Contain("\"task_type\": \"SEQ_CLS\"", "the task type follows the objective").And.Contain("\"modules_to_save\": [");
+        adapter.Remove();
+        LoRATestSupport.Same(model.named_parameters().First(p => p.name == "score.weight").parameter, before["score.weight"]).Should().BeTrue("Remove restores the original head");
+    }
+
+    [Fact]
     public void Fit_ModelThatCallsForwardDirectly_FailsInsteadOfTrainingNothing()
     {
         torch.manual_seed(47);
