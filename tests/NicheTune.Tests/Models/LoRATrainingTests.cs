@@ -58,7 +58,8 @@ public sealed class LoRATrainingTests(ITestOutputHelper output)
             VocabularySize = ByteTokenizer.VocabularySize, ContextLength = 32, EmbeddingSize = 64, LayerCount = 2, HeadCount = 4,
             ResidualDropout = 0, EmbeddingDropout = 0, AttentionDropout = 0,
         });
-        FineTuner.For(model).WithObjective(Objectives.CausalLanguageModeling()).WithLearningRate(3e-3).WithBatchSize(16).WithMaxSteps(PretrainSteps).Fit(general);
+        FineTuneResult pretraining = FineTuner.For(model).WithObjective(Objectives.CausalLanguageModeling()).WithLearningRate(3e-3).WithBatchSize(16).WithMaxSteps(PretrainSteps).Fit(general);
+        output.WriteLine($"pretraining: {pretraining.Steps} steps in {pretraining.WallTime.TotalSeconds:F1} s, {general.Count} sequences");
         var pretrained = Weights.Snapshot(model);
         FineTunePlan<TokenBatch> plan = FineTuner.For(model)
             .WithObjective(Objectives.CausalLanguageModeling())
