@@ -21,6 +21,8 @@ public sealed class FineTunerBuilder<TBatch>
     private ITrainingObjective<TBatch> _objective;
     private readonly List<string> _problems = [];
     private PlanSettings _settings;
+    private Models.LoRAOptions? _lora;
+    private Models.LoRAAdapter? _loraAdapter;
 
     internal FineTunerBuilder(nn.Module model, ITrainingObjective<TBatch> objective, PlanSettings settings)
     {
@@ -268,10 +270,43 @@ public sealed class FineTunerBuilder<TBatch>
     /// <returns>This builder.</returns>
     public FineTunerBuilder<TBatch> WithPrefetch(int batches) => Set(_settings with { PrefetchBatches = batches });
 
-    /// <summary>Validates every setting together and returns the immutable plan.</summary>
+    /// <summary>
+    /// Validates every setting together and returns the immutable plan. A LoRA adapter added with <c>WithLoRA</c> is applied
+    /// to the model here (and taken off again if the plan is invalid).
+    /// </summary>
     /// <returns>The plan.</returns>
     /// <exception cref="FineTunePlanException">One or more settings are invalid; every problem is listed.</exception>
-    public FineTunePlan<TBatch> Build() => FineTunePlan<TBatch>.Create(_model, _objective, _settings, _problems);
+    public FineTunePlan<TBatch> Build()
+    {
+        if (_lora is null || _loraAdapter is not null)
+        {
+            return FineTunePlan<TBatch>.Create(_model, _objective, _settings, _problems);
+        }
+
+        // The adapter is applied here, not when WithLoRA is called, so that its problems are reported with every other
+        // one and the rest of the validation (layer map, freezing, trainable parameters) sees the adapted model.
+        var problems = new List<string>(_problems);
+        Models.LoRAAdapter? adapter = Models.LoRABuilderSupport.TryApply(_model, _lora, _objective, problems);
+        try
+        {
+            ITrainingObjective<TBatch> objective = adapter is null ? _objective : Models.LoRABuilderSupport.Checked(_objective, adapter);
+            FineTunePlan<TBatch> plan = FineTunePlan<TBatch>.Create(_model, objective, _settings, problems);
+            _objective = objective;
+            _loraAdapter = adapter;
+            return plan;
+        }
+        catch
+        {
+            adapter?.Remove();
+            throw;
+        }
+    }
+
+    internal FineTunerBuilder<TBatch> UseLoRA(Models.LoRAOptions options)
+    {
+        _lora = options;
+        return this;
+    }
 
     /// <summary>Builds the plan and trains: <c>Build().Fit(…)</c>.</summary>
     /// <typeparam name="TExample">The example type.</typeparam>

@@ -135,7 +135,7 @@ internal sealed class Gpt2Attention : nn.Module<Tensor, Tensor?, Tensor>
         var length = hidden.size(1);
 
         // [B, T, 3d] -> [3, B, H, T, hs]: q, k and v become views without copies.
-        var qkv = _cAttn.forward(hidden)
+        var qkv = _cAttn.call(hidden)
             .view(batch, length, 3, _headCount, _headSize)
             .permute(2, 0, 3, 1, 4);
         var query = qkv[0];
@@ -149,7 +149,7 @@ internal sealed class Gpt2Attention : nn.Module<Tensor, Tensor?, Tensor>
             query, key, value, mask, p: dropout, is_casual: mask is null);
 
         var merged = attended.transpose(1, 2).reshape(batch, length, _embeddingSize);
-        return _residDropout.forward(_cProj.forward(merged));
+        return _residDropout.forward(_cProj.call(merged));
     }
 }
 
@@ -181,7 +181,7 @@ internal sealed class Gpt2Mlp : nn.Module<Tensor, Tensor>
     public Gpt2Conv1D Projection => _cProj;
 
     public override Tensor forward(Tensor hidden) =>
-        _dropout.forward(_cProj.forward(_act.forward(_cFc.forward(hidden))));
+        _dropout.forward(_cProj.call(_act.forward(_cFc.call(hidden))));
 }
 
 /// <summary>A pre-LayerNorm transformer block: x + attn(ln_1(x)), then + mlp(ln_2(x)).</summary>
