@@ -93,6 +93,12 @@ internal static class SafetensorsFile
 
     private static List<SafetensorsEntry> ParseEntries(byte[] header, string path)
     {
+        // JsonDocument checks UTF-8 only when a string is read, and then throws InvalidOperationException: check first.
+        if (!System.Text.Unicode.Utf8.IsValid(header))
+        {
+            throw Invalid(path, "its header is not valid UTF-8 text");
+        }
+
         JsonDocument doc;
         try
         {

@@ -382,9 +382,9 @@ public sealed class BertModelTests
 
         var plan = FineTuner.For(model)
             .WithObjective(Objectives.SequenceClassification())
-            .WithLearningRate(3e-3)
+            .WithLearningRate(1e-2)
             .WithBatchSize(16)
-            .WithEpochs(10)
+            .WithEpochs(8)
             .Evaluate(Metrics.Accuracy())
             .Build();
         var before = plan.Evaluate(validation)["validation.accuracy"];

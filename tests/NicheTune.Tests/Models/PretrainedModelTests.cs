@@ -285,18 +285,22 @@ public sealed class PretrainedModelTests
     }
 
     [Fact]
-    public void Load_RequestedBFloat16_BuildsABFloat16Model()
+    public void Load_RequestedBFloat16_BuildsABFloat16ModelThatRuns()
     {
         using var folder = new TempFolder();
         using var scope = torch.NewDisposeScope();
-        using var reference = new BertModel(BertConfig.FromHuggingFaceJson(TinyBertConfig("BertModel")));
+        using var reference = new BertForMaskedLM(BertConfig.FromHuggingFaceJson(TinyBertConfig()));
         var checkpoint = CheckpointFor(reference);
-        WriteHfFolder(folder.Path, TinyBertConfig("BertModel"), checkpoint);
+        WriteHfFolder(folder.Path, TinyBertConfig(), checkpoint);
 
-        using var model = PretrainedModel.Load<BertModel>(folder.Path, new PretrainedLoadOptions { Dtype = ScalarType.BFloat16 });
+        using var model = PretrainedModel.Load<BertForMaskedLM>(folder.Path, new PretrainedLoadOptions { Dtype = ScalarType.BFloat16 });
 
         model.parameters().Should().OnlyContain(p => p.dtype == ScalarType.BFloat16);
-        Same(model.WordEmbeddingWeight, checkpoint["embeddings.word_embeddings.weight"].to_type(ScalarType.BFloat16)).Should().BeTrue();
+        Same(model.Bert.WordEmbeddingWeight, checkpoint["bert.embeddings.word_embeddings.weight"].to_type(ScalarType.BFloat16)).Should().BeTrue();
+        Same(model.state_dict()["cls.predictions.bias"], checkpoint["cls.predictions.bias"].to_type(ScalarType.BFloat16)).Should().BeTrue();
+        model.OutputWeight.Handle.Should().Be(model.Bert.WordEmbeddingWeight.Handle, "the tie survives the dtype change");
+        model.eval();
+        model.forward(torch.tensor(new long[,] { { 1, 2, 3 } }), null).dtype.Should().Be(ScalarType.BFloat16);
     }
 
     [Fact]
@@ -423,6 +427,57 @@ public sealed class PretrainedModelTests
         Directory.GetFiles(target).Select(Path.GetFileName).Should().BeEquivalentTo("config.json", "model.safetensors", "tokenizer.json");
         using var loaded = PretrainedModel.Load<BertForMaskedLM>(target);
         AssertBitwiseEqual(loaded.state_dict(), second.state_dict());
+    }
+
+    [Fact]
+    public void Load_ShardedFolderWithMissingShardOrBadIndex_NamesTheProblem()
+    {
+        using var folder = new TempFolder();
+        using var scope = torch.NewDisposeScope();
+        using var model = new BertModel(BertConfig.FromHuggingFaceJson(TinyBertConfig("BertModel")));
+        PretrainedModel.Save(model, folder.Path, new PretrainedSaveOptions { MaxShardSize = 2048 });
+        string index = Path.Combine(folder.Path, "model.safetensors.index.json");
+        string indexText = File.ReadAllText(index);
+        string shard = Directory.GetFiles(folder.Path, "model-00002-of-*.safetensors").Single();
+
+        File.Move(shard, shard + ".moved");
+        var missingShard = () => PretrainedModel.Load(folder.Path);
+        missingShard.Should().Throw<InvalidDataException>().WithMessage($"*{Path.GetFileName(shard)}*does not exist*");
+        File.Move(shard + ".moved", shard);
+
+        File.WriteAllText(index, indexText.Replace("\"embeddings.LayerNorm.bias\": \"model-00001", "\"embeddings.LayerNorm.bias\": \"../model-00001", StringComparison.Ordinal));
+        var escaping = () => PretrainedModel.Load(folder.Path);
+        escaping.Should().Throw<InvalidDataException>().WithMessage("*embeddings.LayerNorm.bias*not a file name in the same folder*");
+
+        File.WriteAllText(index, "{ \"metadata\": {} }");
+        var noMap = () => PretrainedModel.Load(folder.Path);
+        noMap.Should().Throw<InvalidDataException>().WithMessage("*weight_map*");
+    }
+
+    [Fact]
+    public void DocsSnippet_LoadMaskedLMAsClassifierFineTuneAndSave_Works()
+    {
+        // The code of docs/models-loading.md, on a tiny folder.
+        using var folder = new TempFolder();
+        torch.manual_seed(12);
+        string source = Path.Combine(folder.Path, "bert-base-uncased");
+        using (var pretrained = new BertForMaskedLM(BertConfig.FromHuggingFaceJson(TinyBertConfig())))
+        {
+            PretrainedModel.Save(pretrained, source);
+        }
+
+        var train = Enumerable.Range(0, 8).Select(i => new NicheTune.Training.TokenExample([1, 2 + i, 3 + (i % 3)], Label: i % 3)).ToList();
+
+        nn.Module model = PretrainedModel.Load(source);
+        using var classifier = PretrainedModel.Load<BertForSequenceClassification>(source, new PretrainedLoadOptions { LabelCount = 3 });
+        FineTuner.For(classifier).WithObjective(NicheTune.Training.Objectives.SequenceClassification()).WithEpochs(1).WithBatchSize(4).Fit(train);
+        PretrainedModel.Save(classifier, Path.Combine(folder.Path, "my-classifier"));
+
+        model.Should().BeOfType<BertForMaskedLM>();
+        model.Dispose();
+        using var reloaded = PretrainedModel.Load<BertForSequenceClassification>(Path.Combine(folder.Path, "my-classifier"));
+        reloaded.Config.ResolvedLabelCount.Should().Be(3);
+        AssertBitwiseEqual(reloaded.state_dict(), classifier.state_dict());
     }
 
     [Fact]
