@@ -378,7 +378,7 @@ public sealed class BertModelTests
         var train = Make(128);
         var validation = Make(60);
         torch.manual_seed(4);
-        using var model = new BertForSequenceClassification(TinyConfig(labels: 2) with { HiddenSize = 16, IntermediateSize = 32, HiddenDropout = 0, AttentionDropout = 0 });
+        using var model = new BertForSequenceClassification(TinyConfig(labels: 2) with { LayerCount = 1, HiddenSize = 16, IntermediateSize = 32, HiddenDropout = 0, AttentionDropout = 0 });
 
         var plan = FineTuner.For(model)
             .WithObjective(Objectives.SequenceClassification())
