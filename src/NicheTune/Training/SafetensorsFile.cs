@@ -55,7 +55,15 @@ internal static class SafetensorsFile
         }
 
         var header = new byte[headerLength];
-        stream.ReadExactly(header);
+        try
+        {
+            stream.ReadExactly(header);
+        }
+        catch (EndOfStreamException)
+        {
+            throw Truncated(path, "it ended while its header was read (was it changed meanwhile?)");
+        }
+
         long dataStart = 8 + (long)headerLength;
         long available = length - dataStart;
         List<SafetensorsEntry> entries = ParseEntries(header, path);

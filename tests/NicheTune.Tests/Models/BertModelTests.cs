@@ -464,3 +464,59 @@ internal static class NaiveBert
         return (x, pooled);
     }
 }
+
+// DisposeScopeManager.Statistics is per thread; running alone keeps any other test from sharing the thread.
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class BertDisposeScopeCollection
+{
+    public const string Name = "Bert dispose-scope statistics";
+}
+
+[Collection(BertDisposeScopeCollection.Name)]
+public sealed class BertDisposeScopeTests
+{
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void ForwardBackward_InsideDisposeScope_LeavesNoLiveTensorsAfterScope(bool maskedLM)
+    {
+        torch.manual_seed(20);
+        using nn.Module<Tensor, Tensor?, Tensor> model = maskedLM
+            ? new BertForMaskedLM(BertModelTests.TinyConfig())
+            : new BertForSequenceClassification(BertModelTests.TinyConfig());
+        model.train();
+        using var ids = torch.randint(0, 40, [2, 6], dtype: ScalarType.Int64);
+        using var mask = torch.tensor(new long[,] { { 1, 1, 1, 1, 1, 1 }, { 1, 1, 1, 0, 0, 0 } });
+
+        DisposeScopeManager.Statistics.Reset();
+        using (torch.NewDisposeScope())
+        {
+            model.forward(ids, mask).sum().backward();
+        }
+
+        var statistics = DisposeScopeManager.Statistics;
+        statistics.CreatedOutsideScopeCount.Should().Be(0, because: statistics.ToString());
+        statistics.ThreadTotalLiveCount.Should().Be(0, because: statistics.ToString());
+        model.parameters().Should().OnlyContain(p => !ReferenceEquals(p.grad, null));
+    }
+
+    [Fact]
+    public void Forward_WithoutCallerScope_OnlyTheResultEscapes()
+    {
+        torch.manual_seed(21);
+        using var model = new BertModel(BertModelTests.TinyConfig());
+        model.eval();
+        using var ids = torch.randint(0, 40, [1, 5], dtype: ScalarType.Int64);
+        using var types = torch.zeros(1, 5, dtype: ScalarType.Int64);
+        using var mask = torch.ones(1, 5, dtype: ScalarType.Int64);
+
+        DisposeScopeManager.Statistics.Reset();
+        using (torch.no_grad())
+        {
+            using var hidden = model.forward(ids, mask, types);
+            DisposeScopeManager.Statistics.ThreadTotalLiveCount.Should().Be(1, because: DisposeScopeManager.Statistics.ToString());
+        }
+
+        DisposeScopeManager.Statistics.ThreadTotalLiveCount.Should().Be(0, because: DisposeScopeManager.Statistics.ToString());
+    }
+}

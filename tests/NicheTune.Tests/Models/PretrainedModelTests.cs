@@ -381,6 +381,10 @@ public sealed class PretrainedModelTests
         FluentActions.Invoking(() => PretrainedModel.Load(noWeights)).Should().Throw<FileNotFoundException>().WithMessage("*model.safetensors*");
         FluentActions.Invoking(() => PretrainedModel.Load(unknown)).Should().Throw<NotSupportedException>().WithMessage("*T5ForConditionalGeneration*BertForMaskedLM*");
         FluentActions.Invoking(() => PretrainedModel.Load(badConfig)).Should().Throw<InvalidDataException>().WithMessage("*config.json*EmbeddingSize (10)*HeadCount (3)*");
+        File.WriteAllText(Path.Combine(badConfig, "config.json"), """{ "model_type": "gpt2", "n_layer": "two" }""");
+        FluentActions.Invoking(() => PretrainedModel.Load(badConfig)).Should().Throw<InvalidDataException>().WithMessage($"*{Path.Combine(badConfig, "config.json")}*'n_layer'*\"two\"*");
+        File.WriteAllText(Path.Combine(badConfig, "config.json"), """{ "model_type": "gpt2", "activation_function": "relu" }""");
+        FluentActions.Invoking(() => PretrainedModel.Load(badConfig)).Should().Throw<NotSupportedException>().WithMessage($"*{Path.Combine(badConfig, "config.json")}*'relu'*");
         FluentActions.Invoking(() => PretrainedModel.Load(noWeights, new PretrainedLoadOptions { Dtype = ScalarType.Int64 })).Should().Throw<ArgumentException>().WithMessage("*Int64*floating-point*");
     }
 

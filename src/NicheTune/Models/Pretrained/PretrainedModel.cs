@@ -120,6 +120,14 @@ public static class PretrainedModel
         {
             throw new InvalidDataException($"'{configPath}' describes a model that cannot be built: {ex.Message}", ex);
         }
+        catch (InvalidDataException ex)
+        {
+            throw new InvalidDataException($"'{configPath}': {ex.Message}", ex);
+        }
+        catch (NotSupportedException ex)
+        {
+            throw new NotSupportedException($"'{configPath}': {ex.Message}", ex);
+        }
 
         try
         {
