@@ -209,6 +209,29 @@ public sealed class PretrainedModelTests
     }
 
     [Fact]
+    public void LoadAsClassifier_BareBertModelCheckpoint_AddsThePrefixIncludingThePooler()
+    {
+        using var folder = new TempFolder();
+        using var scope = torch.NewDisposeScope();
+        torch.manual_seed(13);
+        using var reference = new BertModel(BertConfig.FromHuggingFaceJson(TinyBertConfig("BertModel")));
+        var checkpoint = CheckpointFor(reference);
+        WriteHfFolder(folder.Path, TinyBertConfig("BertModel"), checkpoint);
+
+        var result = PretrainedModel.LoadWithReport(folder.Path, new PretrainedLoadOptions { Architecture = "BertForSequenceClassification" });
+
+        var state = result.Model.state_dict();
+        foreach (var (name, tensor) in checkpoint)
+        {
+            Same(state["bert." + name], tensor).Should().BeTrue(name);
+        }
+
+        result.NewlyInitializedKeys.Should().BeEquivalentTo("classifier.weight", "classifier.bias");
+        result.SkippedKeys.Should().BeEmpty();
+        result.Model.Dispose();
+    }
+
+    [Fact]
     public void LoadAsBertModel_MaskedLMCheckpoint_StripsThePrefixAndSkipsTheHead()
     {
         using var folder = new TempFolder();

@@ -362,7 +362,10 @@ public static class PretrainedModel
         bool checkpointPrefixed = names.Any(n => n.Name.StartsWith(prefix, StringComparison.Ordinal));
         if (modelPrefixed && !checkpointPrefixed)
         {
-            return names.Select(n => entry.IsHead(n.Name) ? n : (n.CheckpointName, prefix + n.Name)).ToList();
+            // A bare-body checkpoint: everything moves under the prefix, except names the model has as they are
+            // (a head saved next to the body, such as lm_head.weight), as transformers does.
+            var own = modelNames.ToHashSet(StringComparer.Ordinal);
+            return names.Select(n => own.Contains(n.Name) ? n : (n.CheckpointName, prefix + n.Name)).ToList();
         }
 
         if (!modelPrefixed && checkpointPrefixed)
