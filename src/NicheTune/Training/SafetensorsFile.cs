@@ -246,7 +246,7 @@ internal static class SafetensorsFile
     }
 
     /// <summary>
-    /// Writes <paramref name="tensors"/> (converted to <paramref name="dtype"/> when given) in the given order, with a
+    /// Writes <paramref name="tensors"/> (floating-point ones converted to <paramref name="dtype"/> when given) in the given order, with a
     /// header padded to a multiple of 8 bytes as the reference implementation does, so the data stays aligned.
     /// </summary>
     public static void Write(string path, IReadOnlyList<KeyValuePair<string, Tensor>> tensors, ScalarType? dtype = null, IReadOnlyDictionary<string, string>? metadata = null)
@@ -269,7 +269,7 @@ internal static class SafetensorsFile
             long offset = 0;
             foreach ((string name, Tensor tensor) in tensors)
             {
-                ScalarType stored = dtype ?? tensor.dtype;
+                ScalarType stored = StoredDtype(tensor.dtype, dtype);
                 long bytes = tensor.NumberOfElements * ElementSize(stored);
                 writer.WriteStartObject(name);
                 writer.WriteString("dtype", DtypeName(stored));
@@ -306,7 +306,7 @@ internal static class SafetensorsFile
         {
             using var scope = torch.NewDisposeScope();
             Tensor data = tensor.detach();
-            if (dtype is { } target && data.dtype != target)
+            if (StoredDtype(data.dtype, dtype) is var target && data.dtype != target)
             {
                 data = data.to_type(target);
             }
@@ -318,6 +318,10 @@ internal static class SafetensorsFile
             }
         }
     }
+
+    /// <summary>The dtype a tensor is stored in: <paramref name="requested"/> for floating-point tensors, its own otherwise (integer buffers stay exact).</summary>
+    public static ScalarType StoredDtype(ScalarType own, ScalarType? requested)
+        => requested is { } target && own is ScalarType.Float32 or ScalarType.Float64 or ScalarType.Float16 or ScalarType.BFloat16 ? target : own;
 
     public static long ElementSize(ScalarType dtype) => dtype switch
     {

@@ -308,6 +308,38 @@ public sealed class PretrainedModelTests
     }
 
     [Fact]
+    public void Save_AsBFloat16_HalvesTheFileAndLoadsBackAsTheRoundedWeights()
+    {
+        using var folder = new TempFolder();
+        using var scope = torch.NewDisposeScope();
+        torch.manual_seed(14);
+        using var model = new BertModel(BertConfig.FromHuggingFaceJson(TinyBertConfig("BertModel")));
+        BertModelTests.Randomize(model);
+        string full = Path.Combine(folder.Path, "f32"), half = Path.Combine(folder.Path, "bf16");
+
+        PretrainedModel.Save(model, full);
+        PretrainedModel.Save(model, half, new PretrainedSaveOptions { Dtype = ScalarType.BFloat16 });
+        var result = PretrainedModel.LoadWithReport(half);
+
+        static long DataBytes(string file)
+        {
+            byte[] bytes = File.ReadAllBytes(file);
+            return bytes.Length - 8 - (long)BitConverter.ToUInt64(bytes, 0);
+        }
+
+        DataBytes(Path.Combine(half, "model.safetensors")).Should().Be(DataBytes(Path.Combine(full, "model.safetensors")) / 2);
+        File.ReadAllText(Path.Combine(half, "config.json")).Should().Contain("\"torch_dtype\": \"bfloat16\"");
+        result.CheckpointDtypes.Should().Equal(ScalarType.BFloat16);
+        foreach (var (name, tensor) in model.state_dict())
+        {
+            Same(result.Model.state_dict()[name], tensor.to_type(ScalarType.BFloat16).to_type(ScalarType.Float32)).Should().BeTrue(name);
+        }
+
+        FluentActions.Invoking(() => PretrainedModel.Save(model, half, new PretrainedSaveOptions { Dtype = ScalarType.Int8 })).Should().Throw<ArgumentException>().WithMessage("*Int8*floating-point*");
+        result.Model.Dispose();
+    }
+
+    [Fact]
     public void Load_RequestedBFloat16_BuildsABFloat16ModelThatRuns()
     {
         using var folder = new TempFolder();

@@ -162,6 +162,7 @@ public static class PretrainedModel
     /// <param name="options">Dtype and shard size; <see langword="null"/> for the defaults.</param>
     /// <exception cref="ArgumentNullException"><paramref name="model"/> or <paramref name="folder"/> is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><see cref="PretrainedSaveOptions.MaxShardSize"/> is not positive.</exception>
+    /// <exception cref="ArgumentException"><see cref="PretrainedSaveOptions.Dtype"/> is not a floating-point dtype.</exception>
     /// <exception cref="NotSupportedException">The model's type is not a supported architecture.</exception>
     /// <exception cref="IOException">The folder holds sub-folders (which an atomic replace would drop), or writing failed.</exception>
     public static void Save(nn.Module model, string folder, PretrainedSaveOptions? options = null)
@@ -174,6 +175,11 @@ public static class PretrainedModel
             throw new ArgumentOutOfRangeException(nameof(options), options.MaxShardSize, "PretrainedSaveOptions.MaxShardSize must be a positive number of bytes, e.g. 5_000_000_000.");
         }
 
+        if (options.Dtype is { } requested && !IsFloat(requested))
+        {
+            throw new ArgumentException($"PretrainedSaveOptions.Dtype ({requested}) must be a floating-point dtype (BFloat16, Float16, Float32 or Float64) or null to keep each parameter's own.", nameof(options));
+        }
+
         ArchitectureEntry entry = PretrainedArchitectures.ForModule(model.GetType())
             ?? throw new NotSupportedException(
                 $"{model.GetType().Name} is not an architecture PretrainedModel can save; supported: {string.Join(", ", SupportedArchitectures)}. " +
@@ -182,7 +188,7 @@ public static class PretrainedModel
         string full = Path.GetFullPath(folder).TrimEnd(Path.DirectorySeparatorChar);
         string[] kept = KeptFiles(full);
         var tensors = model.state_dict().ToList();
-        var dtypes = tensors.Select(t => options.Dtype ?? t.Value.dtype).Distinct().ToArray();
+        var dtypes = tensors.Select(t => SafetensorsFile.StoredDtype(t.Value.dtype, options.Dtype)).Where(IsFloat).Distinct().ToArray();
         var shards = PlanShards(tensors, options);
 
         CheckpointStore.WriteAtomically(full, temp =>
@@ -495,7 +501,7 @@ public static class PretrainedModel
         long size = 0;
         foreach (var tensor in tensors)
         {
-            long bytes = tensor.Value.NumberOfElements * SafetensorsFile.ElementSize(options.Dtype ?? tensor.Value.dtype);
+            long bytes = tensor.Value.NumberOfElements * SafetensorsFile.ElementSize(SafetensorsFile.StoredDtype(tensor.Value.dtype, options.Dtype));
             if (size + bytes > options.MaxShardSize && shards[^1].Count > 0)
             {
                 shards.Add([]);
@@ -518,7 +524,7 @@ public static class PretrainedModel
             string file = $"model-{i + 1:D5}-of-{shards.Count:D5}.safetensors";
             foreach (var (name, tensor) in shards[i])
             {
-                total += tensor.NumberOfElements * SafetensorsFile.ElementSize(dtype ?? tensor.dtype);
+                total += tensor.NumberOfElements * SafetensorsFile.ElementSize(SafetensorsFile.StoredDtype(tensor.dtype, dtype));
                 weightMap[name] = file;
             }
         }
