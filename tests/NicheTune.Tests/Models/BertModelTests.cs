@@ -358,6 +358,19 @@ public sealed class BertModelTests
     }
 
     [Fact]
+    public void LayerMap_BertClassifier_FindsEmbeddingsEachLayerAndTheHead()
+    {
+        using var model = new BertForSequenceClassification(TinyConfig());
+
+        var map = NicheTune.Freezing.LayerMap.For(model);
+
+        map.LayerCount.Should().Be(2);
+        map.GroupOf("bert.embeddings.word_embeddings.weight").Name.Should().Be("embeddings");
+        map.GroupOf("bert.encoder.layer.1.attention.self.query.weight").LayerIndex.Should().Be(1);
+        map.GroupOf("classifier.weight").Kind.Should().Be(NicheTune.Freezing.LayerGroupKind.Head);
+    }
+
+    [Fact]
     public void Fit_SequenceClassifierWithFineTuner_LearnsATokenPresenceTask()
     {
         // Label = whether token 5 occurs: a task the [CLS] pooler must learn to read through attention.
