@@ -13,7 +13,7 @@ namespace NicheTune.Models;
 /// Call <see cref="Validate"/> (the model constructor does) to catch inconsistent values
 /// before any tensor is allocated.
 /// </remarks>
-public sealed class Gpt2Config
+public sealed partial class Gpt2Config
 {
     /// <summary>
     /// The configuration of the original 124M-parameter GPT-2 ("gpt2" on the Hugging Face Hub).
