@@ -419,8 +419,12 @@ public sealed class LlamaConfig
     {
         if (root.TryGetProperty("rope_scaling", out var scaling) && scaling.ValueKind != JsonValueKind.Null)
         {
+            var kind = scaling.ValueKind == JsonValueKind.Object &&
+                (scaling.TryGetProperty("rope_type", out var type) || scaling.TryGetProperty("type", out type)) && type.ValueKind == JsonValueKind.String
+                ? $" (rope_type '{type.GetString()}')"
+                : string.Empty;
             throw new ArgumentException(
-                $"config.json field 'rope_scaling' is {Describe(scaling)}, which is not supported: only plain rotary embeddings " +
+                $"config.json field 'rope_scaling'{kind} is {Describe(scaling)}, which is not supported: only plain rotary embeddings " +
                 "(rope_scaling: null) are implemented, so this checkpoint (e.g. Llama 3.1+, long-context variants) would compute wrong positions.",
                 "json");
         }
