@@ -345,6 +345,21 @@ public sealed class LlamaForCausalLMTests
     }
 
     [Fact]
+    public void LayerMap_LlamaModel_GroupsEmbeddingsLayersAndHead()
+    {
+        using var model = new LlamaForCausalLM(TinyConfig());
+
+        var map = NicheTune.Freezing.LayerMap.For(model);
+
+        map.Groups.Select(g => (g.Kind, g.LayerIndex)).Should().Equal(
+            (NicheTune.Freezing.LayerGroupKind.Embeddings, null),
+            (NicheTune.Freezing.LayerGroupKind.Layer, 0),
+            (NicheTune.Freezing.LayerGroupKind.Layer, 1),
+            (NicheTune.Freezing.LayerGroupKind.Head, null));
+        map.Groups.Sum(g => g.ParameterNames.Length).Should().Be(model.named_parameters().Count());
+    }
+
+    [Fact]
     public void Forward_InputLongerThanContext_ThrowsNamingLengthAndLimit()
     {
         using var model = new LlamaForCausalLM(TinyConfig());
