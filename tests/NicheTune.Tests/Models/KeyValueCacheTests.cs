@@ -148,6 +148,23 @@ public sealed class KeyValueCacheTests
     }
 
     [Fact]
+    public void NextTokenLogits_CacheFilledByModelWithOtherHeads_ThrowsInsteadOfReadingGarbage()
+    {
+        var gpt2 = CreateModel("gpt2-tied");
+        var llama = CreateModel("qwen2-tied");
+        using var disposeGpt2 = (nn.Module)gpt2;
+        using var disposeLlama = (nn.Module)llama;
+        using var noGrad = torch.no_grad();
+        using var scope = torch.NewDisposeScope();
+        using var cache = new KeyValueCache(2);
+        gpt2.NextTokenLogits(torch.zeros(1, 3, dtype: ScalarType.Int64), cache);
+
+        var act = () => llama.NextTokenLogits(torch.zeros(1, 1, dtype: ScalarType.Int64), cache);
+
+        act.Should().Throw<ArgumentException>().WithMessage("*one cache per model*").Which.ParamName.Should().Be("cache");
+    }
+
+    [Fact]
     public void Reset_ThenNewSequence_EqualsFreshCache()
     {
         torch.manual_seed(34);

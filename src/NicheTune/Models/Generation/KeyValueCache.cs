@@ -173,6 +173,14 @@ public sealed class KeyValueCache : IDisposable
             return storage;
         }
 
+        if (!shapeMatches && storage is not null && Length > 0)
+        {
+            throw new ArgumentException(
+                $"The cache holds keys of shape [{storage.size(0)}, {storage.size(1)}, *, {storage.size(3)}] ({storage.dtype}) but the model produced " +
+                $"[{incoming.size(0)}, {incoming.size(1)}, *, {incoming.size(3)}] ({incoming.dtype}); use one cache per model, or Reset() it first.",
+                "cache");
+        }
+
         var previous = shapeMatches ? storage!.size(2) : 0;
         var capacity = Math.Max(needed, Math.Max(2 * previous, _initialCapacity > 0 ? _initialCapacity : 16));
         var grown = torch.empty([incoming.size(0), incoming.size(1), capacity, incoming.size(3)], dtype: incoming.dtype, device: incoming.device);

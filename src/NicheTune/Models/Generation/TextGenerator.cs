@@ -31,6 +31,7 @@ public static class TextGenerator
     /// <returns>The new tokens and why generation stopped.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="model"/> or <paramref name="promptIds"/> is null.</exception>
     /// <exception cref="ArgumentException">The options are invalid, the prompt is empty or holds an id outside the vocabulary, or prompt plus new tokens exceed the context length.</exception>
+    /// <exception cref="InvalidOperationException">Sampling found no token with a positive probability (the model returned NaN or −∞ logits).</exception>
     public static GeneratedSequence Generate(ICausalLanguageModel model, IReadOnlyList<int> promptIds, GenerationOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(promptIds);
@@ -51,6 +52,7 @@ public static class TextGenerator
     /// The options are invalid, there are no prompts, prompts differ in length or are empty, an id is outside the
     /// vocabulary, or prompt plus new tokens exceed the context length.
     /// </exception>
+    /// <exception cref="InvalidOperationException">Sampling found no token with a positive probability (the model returned NaN or −∞ logits).</exception>
     public static IReadOnlyList<GeneratedSequence> GenerateBatch(
         ICausalLanguageModel model, IReadOnlyList<IReadOnlyList<int>> prompts, GenerationOptions? options = null)
     {

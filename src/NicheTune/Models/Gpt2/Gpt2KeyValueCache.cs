@@ -24,7 +24,7 @@ internal sealed partial class Gpt2Attention
 
         var mask = KeyValueCache.CausalMask(length, cache.Length, hidden.device);
         var attended = nn.functional.scaled_dot_product_attention(
-            qkv[0], key, value, mask, p: 0.0, is_casual: mask is null && length > 1);
+            qkv[0], key, value, mask, p: training ? _attentionDropout : 0.0, is_casual: mask is null && length > 1);
 
         var merged = attended.transpose(1, 2).reshape(batch, length, _embeddingSize);
         return _residDropout.call(_cProj.call(merged));
