@@ -235,6 +235,7 @@ public sealed class LlamaConfigTests
     [InlineData(nameof(LlamaConfig.RopeTheta))]
     [InlineData(nameof(LlamaConfig.HiddenActivation))]
     [InlineData(nameof(LlamaConfig.AttentionBias))]
+    [InlineData(nameof(LlamaConfig.MlpBias))]
     [InlineData(nameof(LlamaConfig.LayerCount))]
     public void Validate_OutOfRangeValue_ThrowsNamingTheProperty(string property)
     {
@@ -246,6 +247,7 @@ public sealed class LlamaConfigTests
             nameof(LlamaConfig.RopeTheta) => new LlamaConfig { RopeTheta = 0 },
             nameof(LlamaConfig.HiddenActivation) => new LlamaConfig { HiddenActivation = "relu" },
             nameof(LlamaConfig.AttentionBias) => new LlamaConfig { ModelType = "qwen2", AttentionBias = true },
+            nameof(LlamaConfig.MlpBias) => new LlamaConfig { ModelType = "mistral", MlpBias = true },
             _ => new LlamaConfig { LayerCount = 0 },
         };
 

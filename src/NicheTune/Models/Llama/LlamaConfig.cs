@@ -89,7 +89,7 @@ public sealed class LlamaConfig
     /// <value>Default <see langword="false"/>.</value>
     public bool AttentionBias { get; init; }
 
-    /// <summary>Whether the gate, up and down projections have biases (HF <c>mlp_bias</c>).</summary>
+    /// <summary>Whether the gate, up and down projections have biases (HF Llama's <c>mlp_bias</c>). Not used by <c>mistral</c> or <c>qwen2</c>.</summary>
     /// <value>Default <see langword="false"/>.</value>
     public bool MlpBias { get; init; }
 
@@ -222,6 +222,13 @@ public sealed class LlamaConfig
                 nameof(AttentionBias));
         }
 
+        if (MlpBias && ModelType != "llama")
+        {
+            throw new ArgumentException(
+                $"LlamaConfig.{nameof(MlpBias)} is a 'llama' field but {nameof(ModelType)} is '{ModelType}', whose MLP has no biases; leave it false.",
+                nameof(MlpBias));
+        }
+
         ArgumentNullException.ThrowIfNull(EosTokenIds, nameof(EosTokenIds));
         foreach (var (id, name) in EosTokenIds.Select(id => ((int?)id, nameof(EosTokenIds))).Append((BosTokenId, nameof(BosTokenId))).Append((PadTokenId, nameof(PadTokenId))))
         {
@@ -352,10 +359,6 @@ public sealed class LlamaConfig
             if (ModelType == "llama")
             {
                 writer.WriteBoolean("attention_bias", AttentionBias);
-                writer.WriteBoolean("mlp_bias", MlpBias);
-            }
-            else if (MlpBias)
-            {
                 writer.WriteBoolean("mlp_bias", MlpBias);
             }
 
