@@ -39,18 +39,18 @@ public static class TextGenerator
     }
 
     /// <summary>
-    /// Continues several prompts of the same length in one batch (each row is decoded independently; rows that hit
-    /// a stop token are finished while the others go on). Prompts of different lengths: call <see cref="Generate"/>
-    /// per prompt, because positions are shared across the batch and there is no left padding.
+    /// Continues several prompts. Prompts of equal length are decoded together as one batch (rows that hit a stop
+    /// token are finished while the others go on); groups of different lengths run one after another, because
+    /// positions are shared across a batch and there is no left padding. Results come back in prompt order.
     /// </summary>
     /// <param name="model">The model; a TorchSharp module is put in evaluation mode for the call.</param>
-    /// <param name="prompts">The prompts, all of the same non-zero length, ids in [0, vocabulary size).</param>
+    /// <param name="prompts">The prompts, each with at least one id in [0, vocabulary size).</param>
     /// <param name="options">How to pick tokens; <see langword="null"/> means greedy with the defaults.</param>
-    /// <returns>One result per prompt, in order.</returns>
+    /// <returns>One result per prompt, in order. With sampling, the same seed and the same list of prompts give the same results.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="model"/> or <paramref name="prompts"/> is null.</exception>
     /// <exception cref="ArgumentException">
-    /// The options are invalid, there are no prompts, prompts differ in length or are empty, an id is outside the
-    /// vocabulary, or prompt plus new tokens exceed the context length.
+    /// The options are invalid, there are no prompts, a prompt is empty or holds an id outside the vocabulary, or a
+    /// prompt plus the new tokens exceeds the context length.
     /// </exception>
     /// <exception cref="InvalidOperationException">Sampling found no token with a positive probability (the model returned NaN or −∞ logits).</exception>
     public static IReadOnlyList<GeneratedSequence> GenerateBatch(
@@ -60,7 +60,7 @@ public static class TextGenerator
         ArgumentNullException.ThrowIfNull(prompts);
         options ??= new GenerationOptions();
         options.Validate();
-        var promptLength = ValidatePrompts(model, prompts, options);
+        ValidatePrompts(model, prompts, options);
 
         var module = model as nn.Module;
         var wasTraining = module?.training ?? false;
@@ -68,7 +68,19 @@ public static class TextGenerator
         try
         {
             using var noGrad = torch.no_grad();
-            return Decode(model, module, prompts, promptLength, options);
+            var random = options.Sample ? (options.Seed is { } seed ? new Random(seed) : new Random()) : null;
+            var results = new GeneratedSequence[prompts.Count];
+            foreach (var group in Enumerable.Range(0, prompts.Count).GroupBy(i => prompts[i].Count))
+            {
+                var rows = group.ToArray();
+                var decoded = Decode(model, module, rows.Select(i => prompts[i]).ToArray(), group.Key, options, random);
+                for (var r = 0; r < rows.Length; r++)
+                {
+                    results[rows[r]] = decoded[r];
+                }
+            }
+
+            return results;
         }
         finally
         {
@@ -77,11 +89,10 @@ public static class TextGenerator
     }
 
     private static GeneratedSequence[] Decode(
-        ICausalLanguageModel model, nn.Module? module, IReadOnlyList<IReadOnlyList<int>> prompts, int promptLength, GenerationOptions options)
+        ICausalLanguageModel model, nn.Module? module, IReadOnlyList<IReadOnlyList<int>> prompts, int promptLength, GenerationOptions options, Random? random)
     {
         var batch = prompts.Count;
         var device = ModelDevice(module);
-        var random = options.Sample ? (options.Seed is { } seed ? new Random(seed) : new Random()) : null;
         var stopIds = new HashSet<int>(options.StopTokenIds);
         var outputs = new List<int>[batch];
         var finished = new bool[batch];
@@ -200,28 +211,19 @@ public static class TextGenerator
         }
     }
 
-    private static int ValidatePrompts(ICausalLanguageModel model, IReadOnlyList<IReadOnlyList<int>> prompts, GenerationOptions options)
+    private static void ValidatePrompts(ICausalLanguageModel model, IReadOnlyList<IReadOnlyList<int>> prompts, GenerationOptions options)
     {
         if (prompts.Count == 0)
         {
             throw new ArgumentException("prompts is empty; pass at least one prompt.", nameof(prompts));
         }
 
-        var length = prompts[0]?.Count ?? 0;
         for (var b = 0; b < prompts.Count; b++)
         {
             var prompt = prompts[b] ?? throw new ArgumentException($"prompts[{b}] is null.", nameof(prompts));
             if (prompt.Count == 0)
             {
                 throw new ArgumentException($"prompts[{b}] is empty; a prompt needs at least one token (e.g. the BOS token).", nameof(prompts));
-            }
-
-            if (prompt.Count != length)
-            {
-                throw new ArgumentException(
-                    $"prompts[{b}] has {prompt.Count} tokens but prompts[0] has {length}; a batch needs prompts of equal length. " +
-                    "Call TextGenerator.Generate once per prompt for different lengths.",
-                    nameof(prompts));
             }
 
             for (var t = 0; t < prompt.Count; t++)
@@ -233,17 +235,15 @@ public static class TextGenerator
                         nameof(prompts));
                 }
             }
-        }
 
-        if ((long)length + options.MaxNewTokens > model.ContextLength)
-        {
-            throw new ArgumentException(
-                $"The prompt ({length} tokens) plus MaxNewTokens ({options.MaxNewTokens}) exceeds the model's context length ({model.ContextLength}); " +
-                $"shorten the prompt to at most {Math.Max(0, model.ContextLength - options.MaxNewTokens)} tokens or lower MaxNewTokens.",
-                nameof(prompts));
+            if ((long)prompt.Count + options.MaxNewTokens > model.ContextLength)
+            {
+                throw new ArgumentException(
+                    $"The prompt ({prompt.Count} tokens) plus MaxNewTokens ({options.MaxNewTokens}) exceeds the model's context length ({model.ContextLength}); " +
+                    $"shorten the prompt to at most {Math.Max(0, model.ContextLength - options.MaxNewTokens)} tokens or lower MaxNewTokens.",
+                    nameof(prompts));
+            }
         }
-
-        return length;
     }
 
     private static Device ModelDevice(nn.Module? module)

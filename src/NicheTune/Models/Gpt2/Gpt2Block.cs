@@ -53,8 +53,8 @@ internal sealed class Gpt2Embedding : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>
-    /// The first <paramref name="count"/> rows. Positions are always 0..T-1 (there is no key/value
-    /// cache), so a view of the table replaces building an arange and gathering with it.
+    /// The first <paramref name="count"/> rows. The full forward always starts at position 0 (only the
+    /// key/value-cache path starts later), so a view of the table replaces building an arange and gathering with it.
     /// </summary>
     public Tensor FirstRows(long count) => _weight.narrow(0, 0, count);
 }
