@@ -9,8 +9,9 @@ namespace NicheTune.Models;
 /// GPT-2, the Llama family and a user's own model generate text through the same code.
 /// </summary>
 /// <remarks>
-/// Implementations are expected to be TorchSharp modules; <see cref="TextGenerator"/> switches a module to
-/// evaluation mode while it generates and restores the previous mode afterwards.
+/// When the implementation is a TorchSharp module, <see cref="TextGenerator"/> switches it to evaluation mode while it
+/// generates and restores the previous mode afterwards, and creates the input ids on the device of its first parameter.
+/// An implementation may ignore the cache (and recompute from its own state) as long as the logits are right.
 /// </remarks>
 public interface ICausalLanguageModel
 {
