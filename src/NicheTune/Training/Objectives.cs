@@ -106,7 +106,7 @@ internal sealed class CausalLanguageModelingObjective(double labelSmoothing, boo
 
     public Tensor Loss(nn.Module model, TokenBatch batch)
     {
-        if (fuseOutputLayer && model is Models.IHiddenStateModel split)
+        if (fuseOutputLayer && model is Models.IHiddenStateModel split && OutputLayerIsPlain(model, split))
         {
             // The mask goes where the plain path would pass it: a model called without one is not given one here.
             Tensor? mask = model is nn.Module<Tensor, Tensor, Tensor> ? batch.AttentionMask : null;
@@ -137,6 +137,30 @@ internal sealed class CausalLanguageModelingObjective(double labelSmoothing, boo
         }
 
         return logits.view(-1, logits.shape[2]);
+    }
+
+    // A low-rank adapter on the output layer adds its update in that layer's forward hook, which the fused path (reading
+    // the weight directly) would skip: such a model takes the plain path. Checked once per adapter, not every step.
+    private Models.LoRAAdapter? _checkedAdapter;
+    private bool _adapterOnOutput;
+
+    private bool OutputLayerIsPlain(nn.Module model, Models.IHiddenStateModel split)
+    {
+        Models.LoRAAdapter? adapter = Models.LoRA.AdapterOf(model);
+        if (adapter is null)
+        {
+            return true;
+        }
+
+        if (!ReferenceEquals(adapter, _checkedAdapter))
+        {
+            var adapted = adapter.AdaptedModules.Select(path => path + ".weight").ToHashSet(StringComparer.Ordinal);
+            IntPtr output = split.OutputWeight.Handle;
+            _adapterOnOutput = model.named_parameters().Any(p => adapted.Contains(p.name) && p.parameter.Handle == output);
+            _checkedAdapter = adapter;
+        }
+
+        return !_adapterOnOutput;
     }
 
     // Shifting the targets left (rather than slicing the logits) keeps the [B·T, V] logits a view: no copy of the

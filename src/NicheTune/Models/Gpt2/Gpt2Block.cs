@@ -53,8 +53,8 @@ internal sealed class Gpt2Embedding : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>
-    /// The first <paramref name="count"/> rows. Positions are always 0..T-1 (there is no key/value
-    /// cache), so a view of the table replaces building an arange and gathering with it.
+    /// The first <paramref name="count"/> rows. The full forward always starts at position 0 (only the
+    /// key/value-cache path starts later), so a view of the table replaces building an arange and gathering with it.
     /// </summary>
     public Tensor FirstRows(long count) => _weight.narrow(0, 0, count);
 }
@@ -92,7 +92,7 @@ internal sealed class Gpt2Conv1D : nn.Module<Tensor, Tensor>
 }
 
 /// <summary>Multi-head causal self-attention with HF's <c>c_attn</c> / <c>c_proj</c> names.</summary>
-internal sealed class Gpt2Attention : nn.Module<Tensor, Tensor?, Tensor>
+internal sealed partial class Gpt2Attention : nn.Module<Tensor, Tensor?, Tensor>
 {
     [ComponentName(Name = "c_attn")]
     private readonly Gpt2Conv1D _cAttn;
@@ -185,7 +185,7 @@ internal sealed class Gpt2Mlp : nn.Module<Tensor, Tensor>
 }
 
 /// <summary>A pre-LayerNorm transformer block: x + attn(ln_1(x)), then + mlp(ln_2(x)).</summary>
-internal sealed class Gpt2Block : nn.Module<Tensor, Tensor?, Tensor>
+internal sealed partial class Gpt2Block : nn.Module<Tensor, Tensor?, Tensor>
 {
     [ComponentName(Name = "ln_1")]
     private readonly LayerNorm _ln1;
@@ -223,7 +223,7 @@ internal sealed class Gpt2Block : nn.Module<Tensor, Tensor?, Tensor>
 }
 
 /// <summary>HF's <c>GPT2Model</c> (the "transformer" prefix): embeddings, blocks and the final layer norm.</summary>
-internal sealed class Gpt2Transformer : nn.Module<Tensor, Tensor?, Tensor>
+internal sealed partial class Gpt2Transformer : nn.Module<Tensor, Tensor?, Tensor>
 {
     [ComponentName(Name = "wte")]
     private readonly Gpt2Embedding _wte;

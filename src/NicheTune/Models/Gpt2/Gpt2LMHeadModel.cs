@@ -21,7 +21,7 @@ namespace NicheTune.Models;
 /// Call <c>eval()</c> to disable dropout.
 /// </para>
 /// </remarks>
-public sealed class Gpt2LMHeadModel : nn.Module<Tensor, Tensor>, IHiddenStateModel
+public sealed partial class Gpt2LMHeadModel : nn.Module<Tensor, Tensor>, IHiddenStateModel
 {
     [ComponentName(Name = "transformer")]
     private readonly Gpt2Transformer _transformer;
