@@ -1,5 +1,18 @@
 namespace NicheTune.Text;
 
+/// <summary>One part of a train/validation/test split.</summary>
+public enum SplitPart
+{
+    /// <summary>Items to train on.</summary>
+    Train,
+
+    /// <summary>Items for early stopping and model selection.</summary>
+    Validation,
+
+    /// <summary>Items held out for the final report.</summary>
+    Test,
+}
+
 /// <summary>A dataset cut into train, validation and test parts; each keeps the original order of its items.</summary>
 /// <typeparam name="T">The item type.</typeparam>
 /// <param name="Train">Items to train on.</param>
@@ -106,6 +119,62 @@ public static class DatasetSplits
         }
 
         return new DatasetSplit<T>(train, valid, held);
+    }
+
+    /// <summary>
+    /// The items of one part of a split decided per item from a hash of its key and the seed, for datasets read as a
+    /// stream (<see cref="TextDatasets"/> readers over files larger than memory): nothing is held in memory, the
+    /// decision does not depend on order or on the other items, and the three parts partition any input. Shares are
+    /// met in expectation rather than exactly, and there is no stratification; use <see cref="Stratified"/> when the
+    /// dataset fits in memory.
+    /// </summary>
+    /// <typeparam name="T">The item type.</typeparam>
+    /// <param name="items">The items, read lazily.</param>
+    /// <param name="keyOf">A stable, distinct key per item (an id, or the text itself).</param>
+    /// <param name="part">Which part to yield.</param>
+    /// <param name="validationFraction">Share for validation, in [0, 1).</param>
+    /// <param name="testFraction">Share for test, in [0, 1); the two shares must sum below 1.</param>
+    /// <param name="seed">The seed; another seed gives an independent split.</param>
+    /// <returns>The items that fall in <paramref name="part"/>, lazily.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">A fraction is outside [0, 1), they sum to 1 or more, or <paramref name="part"/> is not defined.</exception>
+    public static IEnumerable<T> StreamingPart<T>(IEnumerable<T> items, Func<T, string> keyOf, SplitPart part, double validationFraction, double testFraction, int seed)
+    {
+        ArgumentNullException.ThrowIfNull(items);
+        ArgumentNullException.ThrowIfNull(keyOf);
+        CheckFraction(validationFraction, nameof(validationFraction));
+        CheckFraction(testFraction, nameof(testFraction));
+        if (validationFraction + testFraction >= 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(testFraction), testFraction, $"validationFraction ({validationFraction}) + testFraction ({testFraction}) must be below 1 to leave items for training.");
+        }
+
+        if (!Enum.IsDefined(part))
+        {
+            throw new ArgumentOutOfRangeException(nameof(part), part, "Use SplitPart.Train, SplitPart.Validation or SplitPart.Test.");
+        }
+
+        return items.Where(item => PartOf(keyOf(item), validationFraction, testFraction, seed) == part);
+    }
+
+    private static SplitPart PartOf(string key, double validationFraction, double testFraction, int seed)
+    {
+        ArgumentNullException.ThrowIfNull(key, nameof(key));
+
+        // 64-bit FNV-1a over the seed and the key's UTF-16 code units, then a final avalanche (splitmix64): stable
+        // across processes and .NET versions, unlike string.GetHashCode.
+        ulong hash = 14695981039346656037UL;
+        foreach (char c in seed.ToString(System.Globalization.CultureInfo.InvariantCulture) + "\u0001" + key)
+        {
+            hash = (hash ^ c) * 1099511628211UL;
+        }
+
+        hash ^= hash >> 30;
+        hash *= 0xBF58476D1CE4E5B9UL;
+        hash ^= hash >> 27;
+        hash *= 0x94D049BB133111EBUL;
+        hash ^= hash >> 31;
+        double u = (hash >> 11) * (1.0 / (1UL << 53));
+        return u < testFraction ? SplitPart.Test : u < testFraction + validationFraction ? SplitPart.Validation : SplitPart.Train;
     }
 
     private static void CheckFraction(double value, string name)

@@ -195,6 +195,30 @@ public sealed class DatasetTests
     }
 
     [Fact]
+    public void StreamingPart_Foldoc_PartitionsByKeyIndependentlyOfOrder()
+    {
+        var records = TextDatasets.ReadJsonl(FoldocPath).ToList();
+        IEnumerable<TextRecord> Part(IEnumerable<TextRecord> items, SplitPart part, int seed = 7) =>
+            DatasetSplits.StreamingPart(items, r => r.Text, part, validationFraction: 0.1, testFraction: 0.2, seed);
+
+        var train = Part(records, SplitPart.Train).ToList();
+        var validation = Part(records, SplitPart.Validation).ToList();
+        var test = Part(records, SplitPart.Test).ToList();
+        (train.Count + validation.Count + test.Count).Should().Be(records.Count);
+        train.Concat(validation).Concat(test).Select(r => r.Line).Should().OnlyHaveUniqueItems();
+        // Binomial(1501, p): three standard deviations are about ±35 (test) and ±35 (validation) items.
+        test.Count.Should().BeInRange(300 - 47, 300 + 47);
+        validation.Count.Should().BeInRange(150 - 35, 150 + 35);
+
+        Part(Enumerable.Reverse(records), SplitPart.Test).Select(r => r.Line).Reverse().Should().Equal(test.Select(r => r.Line), "the part depends on the key, not the order");
+        Part(records, SplitPart.Test, seed: 8).Select(r => r.Line).Should().NotEqual(test.Select(r => r.Line));
+
+        var endless = new TextFixtures.EndlessReader(i => $"doc {i}");
+        Part(TextDatasets.ReadText(() => endless), SplitPart.Validation).Take(5).Should().HaveCount(5);
+        endless.CharactersRead.Should().BeLessThan(2_000);
+    }
+
+    [Fact]
     public void Splits_BadFractions_Throw()
     {
         int[] items = [1, 2, 3];

@@ -7,9 +7,45 @@ namespace NicheTune.Tests.Text;
 /// <summary>Tokenizer files the tests build themselves: nothing is downloaded.</summary>
 internal static class TextFixtures
 {
+    // Everything a test run writes lives under one folder that is removed when the test process exits.
+    private static readonly Lazy<string> RunRoot = new(() =>
+    {
+        string parent = Path.Combine(Path.GetTempPath(), "nichetune-tests");
+        string root = Path.Combine(parent, $"run-{Environment.ProcessId}");
+        Directory.CreateDirectory(root);
+
+        // The test host is often ended without ProcessExit running: remove what earlier runs left behind.
+        foreach (string stale in Directory.EnumerateDirectories(parent, "run-*"))
+        {
+            if (int.TryParse(Path.GetFileName(stale)["run-".Length..], out int pid) && pid != Environment.ProcessId && !IsRunning(pid))
+            {
+                try
+                {
+                    Directory.Delete(stale, recursive: true);
+                }
+                catch (IOException)
+                {
+                }
+            }
+        }
+
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            try
+            {
+                Directory.Delete(root, recursive: true);
+            }
+            catch (IOException)
+            {
+                // A file still open at exit: the temp folder is cleaned by the OS eventually.
+            }
+        };
+        return root;
+    });
+
     private static readonly Lazy<string> Gpt2 = new(() =>
     {
-        string folder = Path.Combine(Path.GetTempPath(), "nichetune-tests", $"gpt2-{Environment.ProcessId}");
+        string folder = Path.Combine(RunRoot.Value, "gpt2");
         TiktokenConversion.WriteGpt2Folder(folder);
         return folder;
     });
@@ -21,10 +57,23 @@ internal static class TextFixtures
 
     public static ByteLevelBpeTokenizer Gpt2Bpe => Gpt2Tokenizer.Value;
 
+    private static bool IsRunning(int pid)
+    {
+        try
+        {
+            using var process = System.Diagnostics.Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>A fresh empty folder under the temp directory.</summary>
     public static string NewFolder(string name)
     {
-        string folder = Path.Combine(Path.GetTempPath(), "nichetune-tests", $"{name}-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        string folder = Path.Combine(RunRoot.Value, $"{name}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(folder);
         return folder;
     }
