@@ -1,5 +1,7 @@
 using FluentAssertions;
+using NicheTune;
 using NicheTune.Models;
+using NicheTune.Training;
 using NicheTune.Tests.Support;
 using NicheTune.Text;
 using TorchSharp;
@@ -100,6 +102,32 @@ public sealed class VocabularyExtensionTests
         loss.backward();
         model.OutputWeight.grad!.shape.Should().Equal(50259, 8);
         model.OutputWeight.grad![50257].abs().sum().item<float>().Should().BeGreaterThan(0);
+    }
+
+    [Fact]
+    public void Extend_ThenFineTuneOnFoldocBlocks_NewRowsLearn()
+    {
+        using var model = TinyByteModel(tied: false);
+        model.train();
+        var result = VocabularyExtension.Extend(model, new ByteTokenizer(), [" operating system", " programming language", " protocol"]);
+        var texts = TestData.FoldocEntries.Take(60).Select(e => e.Text);
+        var blocks = TextDatasets.ToLanguageModelingBlocks(texts, result.Tokenizer, length: 16).ToList();
+        blocks.SelectMany(b => b.InputIds).Should().Contain(result.Added.Select(a => a.Id), "FOLDOC uses the new terms");
+        using var before = model.OutputWeight.detach().clone();
+
+        var fit = FineTuner.For(model)
+            .WithObjective(Objectives.CausalLanguageModeling())
+            .WithLearningRate(1e-2)
+            .WithBatchSize(4)
+            .WithMaxSteps(3)
+            .Fit(blocks);
+
+        fit.Steps.Should().Be(3);
+        using var changed = (model.OutputWeight - before).abs().sum(1);
+        foreach (AddedTerm term in result.Added)
+        {
+            changed[term.Id].item<float>().Should().BeGreaterThan(0, "the row of '{0}' is trained like any other", term.Term);
+        }
     }
 
     [Fact]
