@@ -50,7 +50,8 @@ public sealed partial class ByteLevelBpeTokenizer : ITextTokenizer
 
     /// <summary>
     /// Loads <c>vocab.json</c> + <c>merges.txt</c> from a model folder, taking special tokens and
-    /// <c>add_bos_token</c>/<c>add_eos_token</c> from its <c>tokenizer_config.json</c> when present. Added tokens
+    /// <c>add_bos_token</c>/<c>add_eos_token</c> from its <c>tokenizer_config.json</c> when present (a
+    /// <c>RobertaTokenizer</c> frames texts as <c>&lt;s&gt; … &lt;/s&gt;</c> unless those say otherwise). Added tokens
     /// beyond the vocabulary are not included: <see cref="Tokenizers.FromFolder"/> adds them.
     /// </summary>
     /// <param name="folder">The model folder.</param>
@@ -101,7 +102,7 @@ public sealed partial class ByteLevelBpeTokenizer : ITextTokenizer
         var specialStrings = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var (token, id) in vocabulary)
         {
-            if (SpecialPattern().IsMatch(token) || token == config.BosToken || token == config.EosToken || token == config.PadToken || token == config.UnkToken)
+            if (SpecialPattern().IsMatch(token) || token == config.BosToken || token == config.EosToken || token == config.PadToken || token == config.UnkToken || token == config.MaskToken)
             {
                 specialStrings[token] = id;
             }
@@ -124,7 +125,8 @@ public sealed partial class ByteLevelBpeTokenizer : ITextTokenizer
             throw new InvalidDataException($"'{vocabularyPath}' and '{mergesPath}' do not form a byte-level BPE: {exception.Message}", exception);
         }
 
-        return new ByteLevelBpeTokenizer(inner, vocabulary, specials, config.AddBos ?? false, config.AddEos ?? false);
+        bool roberta = config.FramesLikeRoberta;
+        return new ByteLevelBpeTokenizer(inner, vocabulary, specials, config.AddBos ?? roberta, config.AddEos ?? roberta);
     }
 
     private static SpecialTokenIds DefaultSpecials(Dictionary<string, int> vocabulary, TokenizerConfig config)

@@ -27,6 +27,11 @@ internal sealed class TokenizerConfig
 
     public string? UnkToken { get; private init; }
 
+    public string? MaskToken { get; private init; }
+
+    /// <summary>RoBERTa-style byte-level BPE frames every text as &lt;s&gt; … &lt;/s&gt; (its post-processor), without add_bos_token.</summary>
+    public bool FramesLikeRoberta => TokenizerClass?.Contains("Roberta", StringComparison.OrdinalIgnoreCase) == true;
+
     /// <summary>Added tokens from <c>added_tokens_decoder</c> and <c>added_tokens.json</c> (content → id).</summary>
     public IReadOnlyDictionary<string, int> AddedTokens { get; private init; } = new Dictionary<string, int>();
 
@@ -63,6 +68,7 @@ internal sealed class TokenizerConfig
                     EosToken = root.TryGetProperty("eos_token", out var e) ? TokenText(e) : null,
                     PadToken = root.TryGetProperty("pad_token", out var p) ? TokenText(p) : null,
                     UnkToken = root.TryGetProperty("unk_token", out var u) ? TokenText(u) : null,
+                    MaskToken = root.TryGetProperty("mask_token", out var m) ? TokenText(m) : null,
                 };
             }
             catch (JsonException exception)
@@ -98,6 +104,7 @@ internal sealed class TokenizerConfig
             EosToken = config.EosToken,
             PadToken = config.PadToken,
             UnkToken = config.UnkToken,
+            MaskToken = config.MaskToken,
             AddedTokens = added,
         };
     }

@@ -148,6 +148,31 @@ public sealed class TokenizerTests
     }
 
     [Fact]
+    public void FromFolder_RobertaStyleBpe_FramesWithSAndSlashSAndKeepsMaskWhole()
+    {
+        string folder = TextFixtures.NewFolder("roberta");
+        var vocabulary = System.Text.Json.JsonSerializer.Deserialize<Dictionary<string, int>>(File.ReadAllText(Path.Combine(TextFixtures.Gpt2Folder, "vocab.json")))!;
+        string[] specials = ["<s>", "</s>", "<pad>", "<unk>", "<mask>"];
+        for (int i = 0; i < specials.Length; i++)
+        {
+            vocabulary[specials[i]] = 50257 + i;
+        }
+
+        File.WriteAllText(Path.Combine(folder, "vocab.json"), System.Text.Json.JsonSerializer.Serialize(vocabulary));
+        File.Copy(Path.Combine(TextFixtures.Gpt2Folder, "merges.txt"), Path.Combine(folder, "merges.txt"));
+        File.WriteAllText(Path.Combine(folder, "tokenizer_config.json"), """
+            {"tokenizer_class": "RobertaTokenizer", "bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>",
+             "unk_token": "<unk>", "mask_token": {"content": "<mask>", "lstrip": true}}
+            """);
+
+        var roberta = Tokenizers.FromFolder(folder);
+        roberta.Encode("Hello world").Should().Equal(50257, 15496, 995, 50258);
+        roberta.Encode("Hello<mask>", addSpecialTokens: false).Should().Equal(15496, 50261);
+        roberta.SpecialTokens.Should().Be(new SpecialTokenIds { BeginningOfSequence = 50257, EndOfSequence = 50258, Padding = 50259, Unknown = 50260 });
+        roberta.Decode(roberta.Encode("Hello world")).Should().Be("Hello world");
+    }
+
+    [Fact]
     public void FromFolder_NoTokenizerFiles_ThrowsListingWhatIsThere()
     {
         string folder = TextFixtures.NewFolder("empty-model");
