@@ -7,7 +7,7 @@ namespace NicheTune.Text;
 /// Needs no vocabulary file and never meets an unknown word, which makes it the tokenizer for small models trained
 /// from scratch, tests and quick experiments; pretrained models use their own tokenizer.
 /// </summary>
-public sealed class ByteTokenizer
+public sealed class ByteTokenizer : ITextTokenizer
 {
     /// <summary>The padding token id.</summary>
     public const int PaddingId = 0;
@@ -19,6 +19,14 @@ public sealed class ByteTokenizer
 
     /// <summary>The number of token ids: 256 bytes plus the two special tokens.</summary>
     public const int VocabularySize = 256 + Offset;
+
+    private static readonly SpecialTokenIds Specials = new() { EndOfSequence = EndOfTextId, Padding = PaddingId };
+
+    /// <inheritdoc />
+    int ITextTokenizer.VocabularySize => VocabularySize;
+
+    /// <summary>Padding = 0 and end of sequence = 1; there is no beginning-of-sequence or unknown token.</summary>
+    public SpecialTokenIds SpecialTokens => Specials;
 
     /// <summary>Encodes <paramref name="text"/> as one token per UTF-8 byte.</summary>
     /// <param name="text">Any text.</param>
@@ -37,11 +45,30 @@ public sealed class ByteTokenizer
         return ids;
     }
 
+    /// <summary>Encodes <paramref name="text"/> as one token per UTF-8 byte; bytes have no framing tokens, so <paramref name="addSpecialTokens"/> changes nothing.</summary>
+    /// <param name="text">Any text.</param>
+    /// <param name="addSpecialTokens">Ignored: the byte vocabulary frames nothing.</param>
+    /// <returns>Token ids in [2, 258).</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="text"/> is <see langword="null"/>.</exception>
+    public int[] Encode(string text, bool addSpecialTokens) => Encode(text);
+
+    /// <summary>Returns the ids unchanged: byte sequences are not framed.</summary>
+    /// <param name="contentIds">Encoded content.</param>
+    /// <returns>A copy of <paramref name="contentIds"/>.</returns>
+    public int[] AddSpecialTokens(ReadOnlySpan<int> contentIds) => contentIds.ToArray();
+
     /// <summary>Decodes token ids back to text, skipping special tokens.</summary>
     /// <param name="ids">Token ids.</param>
     /// <returns>The text (invalid UTF-8 sequences become U+FFFD).</returns>
     /// <exception cref="ArgumentOutOfRangeException">An id is outside the vocabulary.</exception>
-    public string Decode(IEnumerable<int> ids)
+    public string Decode(IEnumerable<int> ids) => Decode(ids, skipSpecialTokens: true);
+
+    /// <summary>Decodes token ids back to text; the two special tokens never have text, so they are always skipped.</summary>
+    /// <param name="ids">Token ids.</param>
+    /// <param name="skipSpecialTokens">Ignored: padding and end of text have no bytes to write.</param>
+    /// <returns>The text (invalid UTF-8 sequences become U+FFFD).</returns>
+    /// <exception cref="ArgumentOutOfRangeException">An id is outside the vocabulary.</exception>
+    public string Decode(IEnumerable<int> ids, bool skipSpecialTokens)
     {
         ArgumentNullException.ThrowIfNull(ids);
         var bytes = new List<byte>();
@@ -59,5 +86,14 @@ public sealed class ByteTokenizer
         }
 
         return Encoding.UTF8.GetString(bytes.ToArray());
+    }
+
+    /// <summary>The id of a one-character token whose UTF-8 form is a single byte (ASCII), or <see langword="null"/>.</summary>
+    /// <param name="token">The token string.</param>
+    /// <returns>Its id, or <see langword="null"/>.</returns>
+    public int? TokenToId(string token)
+    {
+        ArgumentNullException.ThrowIfNull(token);
+        return token.Length == 1 && token[0] < 0x80 ? token[0] + Offset : null;
     }
 }

@@ -15,7 +15,20 @@ public static class SequencePacking
     /// <param name="keepRemainder">Keep the last, shorter window (it will be padded in its batch).</param>
     /// <returns>The packed examples, in order.</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="length"/> is below 2.</exception>
-    public static List<TokenExample> Pack(IEnumerable<int[]> documents, int length, int? separatorId, bool keepRemainder = false)
+    public static List<TokenExample> Pack(IEnumerable<int[]> documents, int length, int? separatorId, bool keepRemainder = false) =>
+        [.. PackLazily(documents, length, separatorId, keepRemainder)];
+
+    /// <summary>
+    /// Like <see cref="Pack"/>, but yields each window as soon as it is full, reading <paramref name="documents"/> only
+    /// as far as needed: a corpus larger than memory streams through in constant space.
+    /// </summary>
+    /// <param name="documents">Token ids of each document (may be a lazy sequence).</param>
+    /// <param name="length">Tokens per example, at least 2.</param>
+    /// <param name="separatorId">Token placed after each document, or <see langword="null"/> for none.</param>
+    /// <param name="keepRemainder">Keep the last, shorter window.</param>
+    /// <returns>The packed examples, lazily.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="length"/> is below 2 (thrown at once).</exception>
+    public static IEnumerable<TokenExample> PackLazily(IEnumerable<int[]> documents, int length, int? separatorId, bool keepRemainder = false)
     {
         ArgumentNullException.ThrowIfNull(documents);
         if (length < 2)
@@ -23,23 +36,36 @@ public static class SequencePacking
             throw new ArgumentOutOfRangeException(nameof(length), length, "Packed sequences need at least 2 tokens (one input and its next-token target).");
         }
 
-        var examples = new List<TokenExample>();
+        return PackCore(documents, length, separatorId, keepRemainder);
+    }
+
+    private static IEnumerable<TokenExample> PackCore(IEnumerable<int[]> documents, int length, int? separatorId, bool keepRemainder)
+    {
         var window = new int[length];
         int filled = 0;
         foreach (int[] document in documents)
         {
             ArgumentNullException.ThrowIfNull(document, nameof(documents));
-            for (int i = 0; i <= document.Length; i++)
+            int offset = 0;
+            while (offset < document.Length)
             {
-                if (i == document.Length && separatorId is null)
-                {
-                    break;
-                }
-
-                window[filled++] = i < document.Length ? document[i] : separatorId!.Value;
+                int take = Math.Min(length - filled, document.Length - offset);
+                Array.Copy(document, offset, window, filled, take);
+                filled += take;
+                offset += take;
                 if (filled == length)
                 {
-                    examples.Add(new TokenExample((int[])window.Clone()));
+                    yield return new TokenExample((int[])window.Clone());
+                    filled = 0;
+                }
+            }
+
+            if (separatorId is { } separator)
+            {
+                window[filled++] = separator;
+                if (filled == length)
+                {
+                    yield return new TokenExample((int[])window.Clone());
                     filled = 0;
                 }
             }
@@ -47,9 +73,7 @@ public static class SequencePacking
 
         if (keepRemainder && filled >= 2)
         {
-            examples.Add(new TokenExample(window[..filled]));
+            yield return new TokenExample(window[..filled]);
         }
-
-        return examples;
     }
 }

@@ -40,7 +40,17 @@ public sealed partial class Gpt2Config
     /// embedding and the width of the logits.
     /// </summary>
     /// <value>Default 50257 (the GPT-2 byte-level BPE vocabulary).</value>
-    public int VocabularySize { get; init; } = 50257;
+    public int VocabularySize { get => _vocabularySize; init => _vocabularySize = value; }
+
+    private int _vocabularySize = 50257;
+
+    /// <summary>A copy with another <see cref="VocabularySize"/>, for a model whose embedding was resized.</summary>
+    internal Gpt2Config WithVocabularySize(int vocabularySize)
+    {
+        var copy = (Gpt2Config)MemberwiseClone();
+        copy._vocabularySize = vocabularySize;
+        return copy;
+    }
 
     /// <summary>
     /// Maximum sequence length (HF <c>n_positions</c>); sets the rows of the learned position

@@ -21,7 +21,7 @@ namespace NicheTune.Models;
 /// Call <c>eval()</c> to disable dropout.
 /// </para>
 /// </remarks>
-public sealed partial class Gpt2LMHeadModel : nn.Module<Tensor, Tensor>, IHiddenStateModel
+public sealed partial class Gpt2LMHeadModel : nn.Module<Tensor, Tensor>, IHiddenStateModel, NicheTune.Text.IVocabularyResizable
 {
     [ComponentName(Name = "transformer")]
     private readonly Gpt2Transformer _transformer;
@@ -55,8 +55,11 @@ public sealed partial class Gpt2LMHeadModel : nn.Module<Tensor, Tensor>, IHidden
         InitializeWeights();
     }
 
-    /// <summary>The hyper-parameters this model was built with.</summary>
-    public Gpt2Config Config { get; }
+    /// <summary>The hyper-parameters this model was built with; <see cref="Gpt2Config.VocabularySize"/> follows a vocabulary extension.</summary>
+    public Gpt2Config Config { get; private set; }
+
+    /// <inheritdoc />
+    void NicheTune.Text.IVocabularyResizable.OnVocabularyResized(int vocabularySize) => Config = Config.WithVocabularySize(vocabularySize);
 
     /// <summary>
     /// The [V, d] matrix that maps hidden states to logits: <c>transformer.wte.weight</c> when tied,
