@@ -54,7 +54,18 @@ internal static class PretrainedArchitectures
             m => m.Config.ToHuggingFaceJson("BertForSequenceClassification"), basePrefix: "bert", headPrefixes: BertHeads,
             tiedKeys: _ => [], skippedPattern: BertSkipped,
             adjust: (c, options) => options.LabelCount is int count && count != c.ResolvedLabelCount ? c with { LabelCount = count, Labels = null } : c),
+        Llama("llama", "LlamaForCausalLM"),
+        Llama("mistral", "MistralForCausalLM"),
+        Llama("qwen2", "Qwen2ForCausalLM"),
     ];
+
+    // One module for the whole Llama family: the config's model_type decides the differences (biases, head_dim).
+    private static ArchitectureEntry<LlamaConfig, LlamaForCausalLM> Llama(string modelType, string architecture) => new(
+        modelType, architecture, LlamaConfig.FromHuggingFaceJson, (c, device) => new LlamaForCausalLM(c, device),
+        m => m.Config.ToHuggingFaceJson(), basePrefix: "model", headPrefixes: ["lm_head."],
+        tiedKeys: m => m.Config.TieWordEmbeddings ? ["lm_head.weight"] : [],
+        // Older checkpoints store each layer's rotary inverse frequencies; they are recomputed from rope_theta.
+        skippedPattern: @"\.rotary_emb\.inv_freq$");
 
     private static string[] BertHeads => ["cls.", "classifier.", "pooler.", "bert.pooler."];
 
