@@ -76,6 +76,17 @@ public sealed class LoRATrainingTests(ITestOutputHelper output)
         Weights.Equal(pretrained, Weights.Snapshot(model).Where(kv => pretrained.ContainsKey(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value)).Should().BeTrue();
         output.WriteLine($"FOLDOC validation loss with LoRA on a WordNet-trained base: {before:F3} -> {after:F3} in {LoRASteps} steps ({result.WallTime.TotalSeconds:F1} s); {adapter.Describe()}");
         after.Should().BeLessThan(before - Margin, $"LoRA alone must adapt the general model to FOLDOC (validation loss {before:F3} → {after:F3})");
+
+        // Then the tuned model writes: sampling with a seed is reproducible, another seed gives another text.
+        int[] prompt = tokenizer.Encode("A compiler");
+        var options = new GenerationOptions { MaxNewTokens = 16, Sample = true, Temperature = 0.8, TopP = 0.95, Seed = 7 };
+        GeneratedSequence first = TextGenerator.Generate(model, prompt, options);
+        GeneratedSequence again = TextGenerator.Generate(model, prompt, options);
+        GeneratedSequence other = TextGenerator.Generate(model, prompt, new GenerationOptions { MaxNewTokens = 16, Sample = true, Temperature = 0.8, TopP = 0.95, Seed = 8 });
+        output.WriteLine($"generated: \"A compiler{tokenizer.Decode(first.Tokens)}\"");
+        first.Tokens.Should().HaveCount(16).And.Equal(again.Tokens);
+        other.Tokens.Should().NotEqual(first.Tokens);
+        model.training.Should().BeTrue("generation restores the training mode it found");
     }
 
     private const int PretrainSteps = 100;
