@@ -4,9 +4,9 @@ using TorchSharp;
 namespace NicheTune.Benchmarks.Guard;
 
 /// <summary>
-/// <c>dotnet run -c Release -- guard [--rounds N] [--max-rounds N] [--steps S] [--rss-steps N] [--only overhead|rss|freeze|anatomy] [--verbose]</c>: the hot loop's
+/// <c>dotnet run -c Release -- guard [--rounds N] [--max-rounds N] [--steps S] [--rss-steps N] [--only overhead|rss|freeze|speed|anatomy] [--verbose]</c>: the hot loop's
 /// limits from DESIGN.md. Exit code 0 when the Trainer's step is within 3 % of the raw step and RSS grows under 3 %;
-/// bit 1 set for the overhead, bit 2 for RSS, bit 4 for the freezing step ratios. The last two lines are always <c>rss growth: X.X%</c> and
+/// bit 1 set for the overhead, bit 2 for RSS, bit 4 for the freezing step ratios, bit 8 for the speed targets. The last two lines are always <c>rss growth: X.X%</c> and
 /// <c>trainer overhead ratio: X.XXX</c> (n/a for a part not run) so that scripts can read them.
 /// </summary>
 internal static class GuardRunner
@@ -16,6 +16,12 @@ internal static class GuardRunner
 
     public static int Run(string[] args)
     {
+        if (args.Length == 6 && args[0] == "--child" && args[2] == "--steps" && args[4] == "--out" && args[1] is "naive" or "nichetune")
+        {
+            TorchBackend.EnsureAvailable();
+            return SpeedGuard.Child(args[1], int.Parse(args[3], CultureInfo.InvariantCulture), args[5]);
+        }
+
         CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
         CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
         int rounds = 4;
@@ -33,7 +39,7 @@ internal static class GuardRunner
                 "--max-rounds" => Positive(value, out maxRounds),
                 "--steps" => Positive(value, out steps),
                 "--rss-steps" => Positive(value, out rssSteps),
-                "--only" when value is "overhead" or "rss" or "freeze" or "anatomy" => (only = value) is not null,
+                "--only" when value is "overhead" or "rss" or "freeze" or "speed" or "anatomy" => (only = value) is not null,
                 "--verbose" => verbose = true,
                 _ => false,
             };
@@ -41,7 +47,7 @@ internal static class GuardRunner
             {
                 Console.Error.WriteLine(
                     $"guard: cannot use '{string.Join(' ', args[i..Math.Min(i + 2, args.Length)])}'; the options are --rounds N, --max-rounds N, --steps S, " +
-                    "--rss-steps N (positive integers), --only overhead|rss|freeze|anatomy and --verbose.");
+                    "--rss-steps N (positive integers), --only overhead|rss|freeze|speed|anatomy and --verbose.");
                 return 64;
             }
 
@@ -71,6 +77,7 @@ internal static class GuardRunner
         double? growth = only is "all" or "rss" ? RssGuard.Run(rssSteps, verbose, output) : null;
         double? ratio = only is "all" or "overhead" ? OverheadGuard.Run(rounds, maxRounds, steps, verbose, output) : null;
         (double FrozenBottom, double HeadOnly, double WideFrozenBottom)? freeze = only is "all" or "freeze" ? FreezeGuard.Run(rounds: 2, steps: 4, output) : null;
+        (double Speedup, double PeakRatio, double LossDifference)? speed = only is "all" or "speed" ? SpeedGuard.Run(rounds: 2, steps: 50, output) : null;
 
         int exit = 0;
         if (freeze is { } f)
@@ -80,6 +87,12 @@ internal static class GuardRunner
                 output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"FAIL: freezing must bring the step to ≤ {FreezeGuard.FrozenBottomLimit:F2} (bottom), ≤ {FreezeGuard.HeadOnlyLimit:F2} (head only) and ≤ {FreezeGuard.WideFrozenBottomLimit:F2} (wide, bottom) of the full step."));
                 exit |= 4;
             }
+        }
+
+        if (speed is { } sp && (!(sp.Speedup >= SpeedGuard.MinSpeedup) || !(sp.PeakRatio <= SpeedGuard.MaxPeakRatio) || !(sp.LossDifference <= SpeedGuard.MaxLossDifference)))
+        {
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"FAIL: NicheTune's step must be ≥ {SpeedGuard.MinSpeedup:F2}x the naive step's tokens/s with ≤ {SpeedGuard.MaxPeakRatio:F2}x its peak memory and losses within {SpeedGuard.MaxLossDifference:E0} relative."));
+            exit |= 8;
         }
 
         if (ratio is { } r && !(r <= MaxOverheadRatio))
@@ -104,6 +117,12 @@ internal static class GuardRunner
             output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"frozen-bottom step ratio: {ff.FrozenBottom:F2}"));
             output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"head-only step ratio: {ff.HeadOnly:F2}"));
             output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"frozen-bottom step ratio (wide): {ff.WideFrozenBottom:F2}"));
+        }
+
+        if (speed is { } spd)
+        {
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"speedup vs naive: {spd.Speedup:F2}"));
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"peak memory vs naive: {spd.PeakRatio:F2}"));
         }
 
         output.WriteLine(growth is { } gg ? $"rss growth: {gg:F1}%" : "rss growth: n/a");

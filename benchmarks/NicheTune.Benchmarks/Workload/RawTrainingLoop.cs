@@ -13,7 +13,12 @@ internal static class RawTrainingLoop
     /// Builds AdamW and runs <paramref name="steps"/> steps over <paramref name="batches"/> (cycling); marks
     /// <paramref name="recorder"/> at the end of each step, the instant the Trainer's <c>OnStepEnd</c> marks.
     /// </summary>
-    public static void Run(Gpt2LMHeadModel model, RawBatch[] batches, int steps, StepRecorder? recorder = null)
+    /// <param name="model">The model (trained in place).</param>
+    /// <param name="batches">The batches, used in order and cycled.</param>
+    /// <param name="steps">How many optimizer steps to take.</param>
+    /// <param name="recorder">Marked at the end of each step, or <see langword="null"/>.</param>
+    /// <param name="losses">When given, each step's loss is read into it (one host read per step, as a logging Trainer does).</param>
+    public static void Run(Gpt2LMHeadModel model, RawBatch[] batches, int steps, StepRecorder? recorder = null, double[]? losses = null)
     {
         model.train();
         long vocabulary = model.Config.VocabularySize;
@@ -28,6 +33,11 @@ internal static class RawTrainingLoop
                 Tensor logits = model.forward(batch.InputIds);
                 Tensor loss = nn.functional.cross_entropy(logits.view(-1, vocabulary), batch.Targets.view(-1), ignore_index: TokenBatch.IgnoreIndex);
                 loss.backward();
+                if (losses is not null)
+                {
+                    losses[i] = loss.item<float>();
+                }
+
                 torch.nn.utils.clip_grad_norm_(parameters, TrainingWorkload.MaxGradientNorm);
                 optimizer.step();
                 optimizer.zero_grad();

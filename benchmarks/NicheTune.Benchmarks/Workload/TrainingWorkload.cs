@@ -91,18 +91,22 @@ internal sealed class TrainingWorkload : IDisposable
         Model.train();
     }
 
-    /// <summary>The Trainer configured like the raw loop: causal LM, AdamW (weight decay 0), lr 1e-4, clipping at 1.0, no shuffle, no logging.</summary>
-    public FineTuneResult FitTrainer(int steps, ITrainingCallback? callback)
+    /// <summary>
+    /// The Trainer configured like the raw loop: causal LM, AdamW (weight decay 0), lr 1e-4, clipping at 1.0, no shuffle.
+    /// <paramref name="fused"/> false computes the loss as the raw loop does (full logits), which isolates the library's
+    /// own overhead; true is the library's default (fused, chunked output layer + loss).
+    /// </summary>
+    public FineTuneResult FitTrainer(int steps, ITrainingCallback? callback, bool fused = false, int logEvery = NoLogging)
     {
         var builder = FineTuner.For(Model)
-            .WithObjective(Objectives.CausalLanguageModeling())
+            .WithObjective(Objectives.CausalLanguageModeling(fuseOutputLayer: fused))
             .WithOptimizer(Optimizers.AdamW())
             .WithLearningRate(LearningRate)
             .WithBatchSize(Shape.BatchSize)
             .ClipGradientNorm(MaxGradientNorm)
             .WithMaxSteps(steps)
             .ShuffleTrainingData(false)
-            .LogEvery(NoLogging);
+            .LogEvery(logEvery);
         if (callback is not null)
         {
             builder.WithCallback(callback);

@@ -1,0 +1,141 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using NicheTune.Benchmarks.Workload;
+
+namespace NicheTune.Benchmarks.Guard;
+
+/// <summary>
+/// NicheTune's default training step against the naive TorchSharp step (issue "Faster than PyTorch…"): each side runs
+/// in its own process — so that its peak resident memory (VmHWM) is its own — for the same steps from the same weights
+/// and data; sides alternate over rounds. Reports the median step's tokens/s ratio (<c>speedup vs naive</c>), the
+/// peak-RSS ratio (<c>peak memory vs naive</c>) and the largest relative loss difference over the steps.
+/// Targets: speedup ≥ 1.30, peak memory ≤ 0.60, every loss within 1e-3 relative.
+/// </summary>
+internal static class SpeedGuard
+{
+    public const double MinSpeedup = 1.30;
+    public const double MaxPeakRatio = 0.60;
+    public const double MaxLossDifference = 1e-3;
+
+    public static (double Speedup, double PeakRatio, double LossDifference) Run(int rounds, int steps, TextWriter output)
+    {
+        output.WriteLine($"== speed: NicheTune's default step vs the naive TorchSharp step, one process per run, {rounds} round(s) of {steps} steps per side, sides alternating");
+        output.WriteLine($"   {ModelShape.Benchmark.Describe()}");
+        var naive = new List<ChildResult>();
+        var nicheTune = new List<ChildResult>();
+        for (int round = 0; round < rounds; round++)
+        {
+            foreach (string side in round % 2 == 0 ? new[] { "naive", "nichetune" } : ["nichetune", "naive"])
+            {
+                ChildResult result = RunChild(side, steps);
+                (side == "naive" ? naive : nicheTune).Add(result);
+                output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"   round {round + 1} {side,-9} median step {Statistics.Median(result.Milliseconds[1..]),8:F1} ms  peak RSS {ProcessMemory.Mebibytes(result.PeakBytes),7:F0} MiB  loss {result.Losses[0]:F4} → {result.Losses[^1]:F4}"));
+            }
+        }
+
+        double naiveMedian = Statistics.Median([.. naive.SelectMany(r => r.Milliseconds[1..])]);
+        double nicheMedian = Statistics.Median([.. nicheTune.SelectMany(r => r.Milliseconds[1..])]);
+        double speedup = naiveMedian / nicheMedian;
+        double peak = nicheTune.Max(r => r.PeakBytes) / (double)naive.Max(r => r.PeakBytes);
+        double lossDifference = 0;
+        for (int i = 0; i < steps; i++)
+        {
+            double a = naive[0].Losses[i], b = nicheTune[0].Losses[i];
+            lossDifference = Math.Max(lossDifference, Math.Abs(a - b) / Math.Abs(a));
+        }
+
+        int tokens = ModelShape.Benchmark.BatchSize * ModelShape.Benchmark.TokensPerExample;
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"   naive {naiveMedian:F1} ms ({tokens / naiveMedian * 1000:F0} tokens/s), NicheTune {nicheMedian:F1} ms ({tokens / nicheMedian * 1000:F0} tokens/s); largest relative loss difference over {steps} steps {lossDifference:E2}"));
+        return (speedup, peak, lossDifference);
+    }
+
+    /// <summary>The child side: <c>guard --child naive|nichetune --steps N --out FILE</c>.</summary>
+    public static int Child(string side, int steps, string outFile)
+    {
+        using TrainingWorkload workload = TrainingWorkload.Create(ModelShape.Benchmark, steps);
+        using var recorder = new StepRecorder(steps + 1);
+        var losses = new double[steps];
+        recorder.Mark();
+        if (side == "naive")
+        {
+            RawTrainingLoop.Run(workload.Model, workload.Batches, steps, recorder, losses);
+        }
+        else
+        {
+            var lossRecorder = new LossRecorder(losses);
+            workload.FitTrainer(steps, new CompositeCallback(recorder, lossRecorder), fused: true, logEvery: 1);
+        }
+
+        double[] ms = [.. recorder.Samples().Select(s => s.Milliseconds)];
+        var result = new ChildResult(side, ms, losses, PeakResident());
+        File.WriteAllText(outFile, JsonSerializer.Serialize(result));
+        return 0;
+    }
+
+    private static ChildResult RunChild(string side, int steps)
+    {
+        string outFile = Path.Combine(Path.GetTempPath(), $"nichetune-speed-{Environment.ProcessId}-{side}-{Guid.NewGuid():N}.json");
+        string self = Environment.ProcessPath!;
+        var start = new ProcessStartInfo(self) { UseShellExecute = false };
+        if (Path.GetFileNameWithoutExtension(self) == "dotnet")
+        {
+            start.ArgumentList.Add(typeof(SpeedGuard).Assembly.Location);
+        }
+
+        foreach (string arg in new[] { "guard", "--child", side, "--steps", steps.ToString(CultureInfo.InvariantCulture), "--out", outFile })
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        using Process child = Process.Start(start)!;
+        child.WaitForExit();
+        if (child.ExitCode != 0 || !File.Exists(outFile))
+        {
+            throw new InvalidOperationException($"The {side} run exited with code {child.ExitCode} and wrote no result.");
+        }
+
+        ChildResult result = JsonSerializer.Deserialize<ChildResult>(File.ReadAllText(outFile))!;
+        File.Delete(outFile);
+        return result;
+    }
+
+    // VmHWM: the process's peak resident set since it started.
+    private static long PeakResident()
+    {
+        foreach (string line in File.ReadLines("/proc/self/status"))
+        {
+            if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+            {
+                string[] parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                return long.Parse(parts[1], CultureInfo.InvariantCulture) * 1024;
+            }
+        }
+
+        return -1;
+    }
+
+    internal sealed record ChildResult(string Side, double[] Milliseconds, double[] Losses, long PeakBytes);
+
+    private sealed class LossRecorder(double[] losses) : NicheTune.Training.ITrainingCallback
+    {
+        public void OnStepEnd(in NicheTune.Training.StepEndArguments args)
+        {
+            if (args.Loss is { } loss && args.Step - 1 < losses.Length)
+            {
+                losses[args.Step - 1] = loss;
+            }
+        }
+    }
+
+    private sealed class CompositeCallback(StepRecorder recorder, LossRecorder losses) : NicheTune.Training.ITrainingCallback
+    {
+        public void OnStepEnd(in NicheTune.Training.StepEndArguments args)
+        {
+            losses.OnStepEnd(args);
+            recorder.OnStepEnd(args);
+        }
+    }
+}
