@@ -20,6 +20,7 @@ using NicheTune.Evaluation;
 using NicheTune.Freezing;
 using NicheTune.Models;
 using NicheTune.Reporting;
+using NicheTune.Samples;
 using NicheTune.Scheduling;
 using NicheTune.Text;
 using NicheTune.Training;
@@ -88,7 +89,9 @@ var generalValidation = Pack(glosses.Where((_, i) => i % 10 == 0));
 Console.WriteLine($"FOLDOC: {nicheTrain.Count} training / {nicheValidation.Count} validation sequences of {Context} bytes; WordNet: {generalTrain.Count} / {generalValidation.Count}.");
 Console.WriteLine($"{Environment.ProcessorCount} cores, {torch.get_num_threads()} libtorch threads, load average at start: {load}.");
 
-Gpt2LMHeadModel NewModel() => new(new Gpt2Config
+Gpt2LMHeadModel NewModel() => new(NewConfig());
+
+Gpt2Config NewConfig() => new()
 {
     VocabularySize = ByteTokenizer.VocabularySize,
     ContextLength = Context,
@@ -98,7 +101,7 @@ Gpt2LMHeadModel NewModel() => new(new Gpt2Config
     ResidualDropout = 0.05,
     EmbeddingDropout = 0.05,
     AttentionDropout = 0.0,
-});
+};
 
 // Perplexity is a property of the weights alone: one evaluation plan per model, with no training settings.
 (double Niche, double General) Perplexities(Gpt2LMHeadModel model)
@@ -112,14 +115,16 @@ Gpt2LMHeadModel NewModel() => new(new Gpt2Config
 }
 
 // 1. The base model: general English, trained once and seeded, so every arm and every seed starts from the same weights.
-Console.WriteLine($"Pretraining the base model on WordNet glosses ({pretrainSteps} steps)…");
+Console.WriteLine($"The base model: WordNet glosses, {pretrainSteps} steps (trained on the first run, then loaded from the cache; --no-cache retrains)…");
 torch.manual_seed(BaseSeed);
 Dictionary<string, Tensor> baseWeights;
 var pretrainClock = Stopwatch.StartNew();
 int curveEvery = Math.Max(1, pretrainSteps / 5);
-using (var pretrained = NewModel())
+string recipe = $"{pretrainSteps} steps of batch {BatchSize} × {Context} bytes from {glosses.Count} glosses (every 10th held out), AdamW lr {pretrainRate}, " +
+    $"linear warm-up 10 % then cosine to 0.1, seed {BaseSeed}";
+using (var pretrained = BaseModelCache.GetOrPretrain(NewConfig(), recipe, Path.Combine(dataFolder, "wordnet-glosses-subset.txt"), model =>
 {
-    FineTuneResult pretraining = FineTuner.For(pretrained)
+    FineTuneResult pretraining = FineTuner.For(model)
         .WithObjective(Objectives.CausalLanguageModeling())
         .WithLearningRate(pretrainRate)
         .WithSchedule(Schedules.LinearWarmup(0.1).ThenCosine(minFactor: 0.1))
@@ -130,13 +135,16 @@ using (var pretrained = NewModel())
         .EvaluateEvery(curveEvery)
         .Fit(generalTrain, generalValidation);
 
-    // state_dict() hands out the live tensors; a detached clone is what survives the model's disposal.
-    baseWeights = pretrained.state_dict().ToDictionary(p => p.Key, p => p.Value.detach().clone());
-    pretrainClock.Stop();
     // The curve shows whether the base has converged: a base that is still learning English forgets little, because
     // FOLDOC's English keeps teaching it.
     string curve = string.Join(", ", pretraining.Evaluations.Where(e => e.Step % curveEvery == 0).Select(e => $"{e.Step}: {e.Metrics["validation.perplexity"]:F2}"));
     Console.WriteLine($"  {pretraining.Steps} steps, {pretraining.TokensPerSecond:F0} tokens/s, {pretrainClock.Elapsed.TotalSeconds:F0} s; WordNet validation perplexity by step: {curve}.");
+    return $"- WordNet validation perplexity by step: {curve} ({pretraining.TokensPerSecond:F0} tokens/s, {pretraining.WallTime.TotalSeconds:F0} s)";
+}, useCache: !args.Contains("--no-cache")))
+{
+    // state_dict() hands out the live tensors; a detached clone is what survives the model's disposal.
+    baseWeights = pretrained.state_dict().ToDictionary(p => p.Key, p => p.Value.detach().clone());
+    pretrainClock.Stop();
 }
 
 (double nicheBefore, double generalBefore) = WithBase(Perplexities);

@@ -3,7 +3,8 @@
 //   2. Fine-tune it on FOLDOC definitions with NicheTune (early stopping on validation perplexity).
 //   3. Report niche (FOLDOC) and general (WordNet) perplexity before and after, beside n-gram baselines on the same split.
 // Run: ./build.sh quickstart            (a few minutes on 2 cores)
-//      options: --pretrain-steps N --steps N --width D --layers L --pretrain-lr R --lr R
+//      options: --pretrain-steps N --steps N --width D --layers L --pretrain-lr R --lr R --no-cache
+//      The base model is trained on the first run and cached (samples/Common/BaseModelCache.cs: ~/.cache/nichetune).
 //      ./build.sh quickstart --smoke    (a few steps, for CI)
 using System.Diagnostics;
 using System.Globalization;
@@ -11,6 +12,7 @@ using System.Text.Json;
 using NicheTune;
 using NicheTune.Evaluation;
 using NicheTune.Models;
+using NicheTune.Samples;
 using NicheTune.Scheduling;
 using NicheTune.Text;
 using NicheTune.Training;
@@ -50,8 +52,7 @@ var generalTrain = Pack(glosses.Where((_, i) => i % 10 != 0));
 var generalValidation = Pack(glosses.Where((_, i) => i % 10 == 0));
 Console.WriteLine($"FOLDOC: {nicheTrain.Count} training / {nicheValidation.Count} validation sequences of {Context} bytes; WordNet: {generalTrain.Count} / {generalValidation.Count}.");
 
-torch.manual_seed(2026);
-using var model = new Gpt2LMHeadModel(new Gpt2Config
+var baseConfig = new Gpt2Config
 {
     VocabularySize = ByteTokenizer.VocabularySize,
     ContextLength = Context,
@@ -61,22 +62,31 @@ using var model = new Gpt2LMHeadModel(new Gpt2Config
     ResidualDropout = 0.05,
     EmbeddingDropout = 0.05,
     AttentionDropout = 0.0,
-});
+};
 
 var clock = Stopwatch.StartNew();
 var progress = new Progress<TrainingProgress>(p => Console.WriteLine($"  step {p.Step,4}/{p.TotalSteps}  loss {p.TrainLoss:F3}  {p.TokensPerSecond,7:F0} tokens/s"));
 
-// 1. The base model: general English.
-Console.WriteLine("Pretraining the base model on WordNet glosses (general English)…");
-FineTuner.For(model)
-    .WithObjective(Objectives.CausalLanguageModeling())
-    .WithLearningRate(pretrainRate)
-    .WithSchedule(Schedules.LinearWarmup(0.1).ThenCosine(minFactor: 0.1))
-    .WithBatchSize(32)
-    .WithMaxSteps(pretrainSteps)
-    .LogEvery(smoke ? 5 : 100)
-    .WithProgress(progress)
-    .Fit(generalTrain);
+// 1. The base model: general English, trained on the first run and then loaded from the user's cache folder.
+string recipe = $"{pretrainSteps} steps of batch 32 × {Context} bytes from {glosses.Count} glosses (every 10th held out), AdamW lr {pretrainRate}, " +
+    "linear warm-up 10 % then cosine to 0.1, seed 2026";
+torch.manual_seed(2026);
+using var model = BaseModelCache.GetOrPretrain(baseConfig, recipe, Path.Combine(dataFolder, "wordnet-glosses-subset.txt"), pretraining =>
+{
+    Console.WriteLine("Pretraining the base model on WordNet glosses (general English)…");
+    FineTuneResult pretrained = FineTuner.For(pretraining)
+        .WithObjective(Objectives.CausalLanguageModeling())
+        .WithLearningRate(pretrainRate)
+        .WithSchedule(Schedules.LinearWarmup(0.1).ThenCosine(minFactor: 0.1))
+        .WithBatchSize(32)
+        .WithMaxSteps(pretrainSteps)
+        .LogEvery(smoke ? 5 : 100)
+        .WithProgress(progress)
+        .Evaluate(Metrics.Perplexity())
+        .Fit(generalTrain, generalValidation);
+    return $"- WordNet validation perplexity after pretraining: {pretrained.FinalMetrics["validation.perplexity"]:F2} ({pretrained.Steps} steps, {pretrained.WallTime.TotalSeconds:F0} s, {pretrained.TokensPerSecond:F0} tokens/s)";
+}, useCache: !args.Contains("--no-cache"));
+torch.manual_seed(2027);
 
 // 2. The fine-tune: the README's recipe, on the niche.
 FineTunePlan<TokenBatch> fineTune = FineTuner.For(model)

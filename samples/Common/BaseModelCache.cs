@@ -1,0 +1,85 @@
+// The samples' pretrained base: a byte-level GPT-2 trained on WordNet glosses (general English). It is made once, by
+// the sample that first needs it, and kept in the user's cache folder as a Hugging Face folder (config.json,
+// model.safetensors, model-card.md) — so later runs, and other samples with the same settings, start from it at once.
+// The folder's name is a hash of everything that decides the weights (architecture, pretraining settings, seed and the
+// data file's bytes): change any of them and a new base is trained. Delete the folder, or pass --no-cache, to retrain.
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using NicheTune.Models;
+
+namespace NicheTune.Samples;
+
+/// <summary>Finds the cached base model for a recipe, or trains and caches it.</summary>
+internal static class BaseModelCache
+{
+    /// <summary>
+    /// The cache root: <c>$NICHETUNE_CACHE</c>, else <c>$XDG_CACHE_HOME/nichetune</c>, else <c>~/.cache/nichetune</c>.
+    /// </summary>
+    public static string Root
+    {
+        get
+        {
+            if (Environment.GetEnvironmentVariable("NICHETUNE_CACHE") is { Length: > 0 } explicitRoot)
+            {
+                return explicitRoot;
+            }
+
+            string? xdg = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
+            string home = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
+            return Path.Combine(xdg is { Length: > 0 } ? xdg : Path.Combine(home, ".cache"), "nichetune");
+        }
+    }
+
+    /// <summary>
+    /// Loads the base for <paramref name="config"/> and <paramref name="recipe"/> from the cache, or calls
+    /// <paramref name="pretrain"/> on a fresh model (seeded by the caller) and caches the result with a model card.
+    /// </summary>
+    /// <param name="config">The architecture.</param>
+    /// <param name="recipe">Every pretraining setting that changes the weights, as text (steps, rate, schedule, batch, seed).</param>
+    /// <param name="dataFile">The pretraining corpus; its bytes are part of the cache key.</param>
+    /// <param name="pretrain">Trains the model in place and returns the model card's measurements (Markdown lines).</param>
+    /// <param name="useCache">False always trains (and refreshes the cache).</param>
+    public static Gpt2LMHeadModel GetOrPretrain(Gpt2Config config, string recipe, string dataFile, Func<Gpt2LMHeadModel, string> pretrain, bool useCache = true)
+    {
+        string key = Key(config, recipe, dataFile);
+        string folder = Path.Combine(Root, "base-models", $"wordnet-byte-gpt2-{key}");
+        if (useCache && File.Exists(Path.Combine(folder, "model.safetensors")))
+        {
+            Console.WriteLine($"Base model: loaded from the cache ({folder}).");
+            var cached = PretrainedModel.Load<Gpt2LMHeadModel>(folder);
+            cached.train();
+            return cached;
+        }
+
+        var model = new Gpt2LMHeadModel(config);
+        string measurements = pretrain(model);
+        PretrainedModel.Save(model, folder);
+        string card = $"""
+            # WordNet byte-level GPT-2 (NicheTune samples' base model)
+
+            A small GPT-2 over bytes (vocabulary {config.VocabularySize}, context {config.ContextLength}, width {config.EmbeddingSize},
+            {config.LayerCount} layers, {config.HeadCount} heads) trained from scratch on WordNet 3.0 glosses — general English —
+            as the stand-in for a pretrained base model in the samples. Not for any other use.
+
+            - Data: `{Path.GetFileName(dataFile)}` (Princeton WordNet 3.0 glosses; WordNet licence, see `wordnet.COPYRIGHT` beside the samples' data).
+            - Pretraining: {recipe}
+            - Made by: the sample that first needed it (`./build.sh quickstart` or `./build.sh sample DomainAdaptation`), on {DateTime.UtcNow:yyyy-MM-dd}.
+
+            ## Measured
+            {measurements}
+            """;
+        File.WriteAllText(Path.Combine(folder, "model-card.md"), card);
+        Console.WriteLine($"Base model: trained and cached in {folder}.");
+        return model;
+    }
+
+    private static string Key(Gpt2Config config, string recipe, string dataFile)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        hash.AppendData(Encoding.UTF8.GetBytes(config.ToHuggingFaceJson("GPT2LMHeadModel")));
+        hash.AppendData(Encoding.UTF8.GetBytes(recipe));
+        hash.AppendData(File.ReadAllBytes(dataFile));
+        return Convert.ToHexString(hash.GetHashAndReset())[..12].ToLower(CultureInfo.InvariantCulture);
+    }
+}
