@@ -36,14 +36,19 @@ public static class Samplers
 
     internal static Random Rng(int seed, int trialNumber, string name, int stream = 0)
     {
-        // A stable (not per-process randomised) hash of the name, so a seeded search reproduces across processes.
-        uint hash = 2166136261;
+        // Stable mixing (FNV-1a of the name, SplitMix64 finaliser), not HashCode, whose seed changes per process: a seeded
+        // search must reproduce across processes and after a resume.
+        ulong hash = 14695981039346656037UL;
         foreach (char c in name)
         {
-            hash = (hash ^ c) * 16777619;
+            hash = (hash ^ c) * 1099511628211UL;
         }
 
-        return new Random(HashCode.Combine(seed, trialNumber, (int)hash, stream) ^ (int)(hash * 31u));
+        ulong z = hash ^ ((ulong)(uint)seed << 32) ^ (uint)trialNumber ^ ((ulong)(uint)stream << 16);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        z ^= z >> 31;
+        return new Random((int)(z ^ (z >> 32)));
     }
 }
 
