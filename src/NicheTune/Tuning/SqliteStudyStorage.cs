@@ -147,7 +147,8 @@ public sealed class SqliteStudyStorage : IStudyStorage
     {
         using SqliteConnection connection = Open();
 
-        // BEGIN IMMEDIATE takes the write lock before reading the highest number, so two processes cannot read the same one.
+        // A non-deferred transaction is BEGIN IMMEDIATE in Microsoft.Data.Sqlite (StorageTests checks it): the write lock is
+        // taken before the highest number is read, so two processes cannot read the same one.
         using SqliteTransaction transaction = connection.BeginTransaction(deferred: false);
         using SqliteCommand next = Command(connection, "SELECT COUNT(*), COALESCE(MAX(number) + 1, 0) FROM trials WHERE study_id = $study;", transaction);
         next.Parameters.AddWithValue("$study", studyId);

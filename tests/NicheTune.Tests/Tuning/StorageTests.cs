@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using FluentAssertions;
+using Microsoft.Data.Sqlite;
 using NicheTune.Tests.Support;
 using NicheTune.Tuning;
 using Xunit;
@@ -120,6 +121,42 @@ public sealed class StorageTests
     }
 
     [Fact]
+    public void SqliteTransaction_NotDeferred_TakesTheWriteLockAtBegin()
+    {
+        // The storage's trial numbering relies on this: BeginTransaction(deferred: false) must be BEGIN IMMEDIATE, so the
+        // write lock is held before the highest number is read. A deferred BEGIN would take no lock until the first write.
+        using var folder = new TempFolder();
+        string path = Path.Combine(folder.Path, "lock.db");
+        using (new SqliteStudyStorage(path))
+        {
+        }
+
+        // Default Timeout 1 s: Microsoft.Data.Sqlite retries a busy statement until the command timeout.
+        string connectionString = new SqliteConnectionStringBuilder { DataSource = path, Pooling = false, DefaultTimeout = 1 }.ToString();
+        using var holder = new SqliteConnection(connectionString);
+        using var other = new SqliteConnection(connectionString);
+        holder.Open();
+        other.Open();
+        using (SqliteCommand noWait = other.CreateCommand())
+        {
+            noWait.CommandText = "PRAGMA busy_timeout=0;";
+            noWait.ExecuteNonQuery();
+        }
+
+        using (holder.BeginTransaction(deferred: true))
+        {
+            var begin = () => Execute(other, "BEGIN IMMEDIATE; ROLLBACK;");
+            begin.Should().NotThrow("a deferred transaction holds no lock before its first statement");
+        }
+
+        using (holder.BeginTransaction(deferred: false))
+        {
+            var begin = () => Execute(other, "BEGIN IMMEDIATE;");
+            begin.Should().Throw<SqliteException>().Which.SqliteErrorCode.Should().Be(5, "SQLITE_BUSY: the non-deferred transaction took the write lock at BEGIN");
+        }
+    }
+
+    [Fact]
     public void SqliteStorage_FinishedTrial_RefusesChanges()
     {
         using var folder = new TempFolder();
@@ -156,6 +193,13 @@ public sealed class StorageTests
         storage.CreateTrial(study.Id, maxTrials: 2).Should().NotBeNull();
         storage.CreateTrial(study.Id, maxTrials: 2).Should().NotBeNull();
         storage.CreateTrial(study.Id, maxTrials: 2).Should().BeNull();
+    }
+
+    private static void Execute(SqliteConnection connection, string sql)
+    {
+        using SqliteCommand command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.ExecuteNonQuery();
     }
 
     internal sealed class ManualClock(DateTimeOffset start) : TimeProvider
