@@ -1,11 +1,14 @@
 using System.Collections.Immutable;
 using FluentAssertions;
+using NicheTune.Tests.Support;
 using NicheTune.Tuning;
 using Xunit;
 using Xunit.Abstractions;
 
 namespace NicheTune.Tests.Tuning;
 
+// Optimize with parallelism > 1 sets torch's process-wide thread count while it runs: not beside training tests.
+[Collection(TorchCollection.Name)]
 public sealed class SamplerTests(ITestOutputHelper output)
 {
     [Fact]
@@ -228,6 +231,22 @@ public sealed class SamplerTests(ITestOutputHelper output)
         integral.Should().BeApproximately(1.0, 1e-3);
         var intEstimator = new ParzenEstimator(new IntDistribution(0, 6, step: 2), [2, 2, 6], new TpeOptions());
         new[] { 0, 2, 4, 6 }.Sum(v => Math.Exp(intEstimator.LogDensity(v))).Should().BeApproximately(1.0, 1e-6);
+    }
+
+    [Fact]
+    public void NormalMath_QuantileOfCdf_RoundTripsIntoTheTails()
+    {
+        foreach (double z in new[] { -8.0, -3.0, -1.0, 0.0, 0.5, 2.0 })
+        {
+            NormalMath.Quantile(NormalMath.Cdf(z)).Should().BeApproximately(z, 1e-5 * Math.Max(1, Math.Abs(z)));
+        }
+
+        NormalMath.Cdf(0).Should().BeApproximately(0.5, 1e-7);
+        NormalMath.Cdf(1.959963985).Should().BeApproximately(0.975, 1e-7);
+        var random = new Random(1);
+        var far = Enumerable.Range(0, 500).Select(_ => NormalMath.SampleTruncated(random, mu: 0, sigma: 1, low: 6, high: 7)).ToList();
+        far.Should().OnlyContain(x => x >= 6 && x <= 7);
+        far.Average().Should().BeInRange(6.1, 6.25, "mass in [6, 7] of a standard normal is packed near 6 (mean ≈ 6.16)");
     }
 
     [Fact]

@@ -7,6 +7,8 @@ using Xunit;
 
 namespace NicheTune.Tests.Tuning;
 
+// Optimize with parallelism > 1 sets torch's process-wide thread count while it runs: not beside training tests.
+[Collection(TorchCollection.Name)]
 public sealed class StorageTests
 {
     [Fact]

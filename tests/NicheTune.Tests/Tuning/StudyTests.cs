@@ -1,9 +1,12 @@
 using FluentAssertions;
+using NicheTune.Tests.Support;
 using NicheTune.Tuning;
 using Xunit;
 
 namespace NicheTune.Tests.Tuning;
 
+// Optimize with parallelism > 1 sets torch's process-wide thread count while it runs: not beside training tests.
+[Collection(TorchCollection.Name)]
 public sealed class StudyTests
 {
     [Fact]
