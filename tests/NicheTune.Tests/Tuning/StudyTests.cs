@@ -136,6 +136,67 @@ public sealed class StudyTests
         otherDirection.Should().Throw<InvalidOperationException>().WithMessage("*Minimize*Maximize*");
     }
 
+    [Fact]
+    public void Optimize_OwnSamplerAndPruner_PlugInLikeBuiltIns()
+    {
+        var study = Study.Create("custom", sampler: new LowestSampler(), pruner: new PruneFromStep(2));
+
+        study.Optimize(t =>
+        {
+            double x = t.SuggestFloat("x", 0.25, 4);
+            for (int step = 0; step < 5; step++)
+            {
+                t.Report(step, x);
+                if (t.ShouldPrune())
+                {
+                    throw new TrialPrunedException($"pruned at {step}");
+                }
+            }
+
+            return x;
+        }, trials: 2);
+
+        study.Trials.Should().OnlyContain(t => t.State == TrialState.Pruned && (double)t.Parameters["x"] == 0.25);
+        study.Trials.Should().OnlyContain(t => t.IntermediateValues.Count == 3);
+    }
+
+    [Fact]
+    public void Optimize_CancelledToken_StartsNoTrial()
+    {
+        var study = Study.Create("cancelled");
+        using var cancellation = new CancellationTokenSource();
+        cancellation.Cancel();
+
+        study.Optimize(_ => 1, trials: 5, cancellationToken: cancellation.Token).Should().BeEmpty();
+        study.Trials.Should().BeEmpty();
+    }
+
+    [Fact]
+    public void Tell_WrongNumberOfValues_ThrowsNamingBothCounts()
+    {
+        var study = Study.Create("values", [StudyDirection.Minimize, StudyDirection.Maximize]);
+        Trial trial = study.Ask();
+
+        var tell = () => study.Tell(trial, 1.0);
+
+        tell.Should().Throw<ArgumentException>().WithMessage("*2 objective(s)*1 value(s)*");
+    }
+
+    private sealed class LowestSampler : ISampler
+    {
+        public double Sample(in SamplerArguments args) => args.Distribution switch
+        {
+            FloatDistribution f => f.Low,
+            IntDistribution i => i.Low,
+            _ => 0,
+        };
+    }
+
+    private sealed class PruneFromStep(long step) : IPruner
+    {
+        public bool ShouldPrune(in PrunerArguments args) => args.Trial.LastIntermediate?.Step >= step;
+    }
+
     private static string StudyMarkdownNumber(double value) => StudyMarkdown.Number(value);
 
     private static void InterlockedMax(ref int target, int value)
