@@ -8,7 +8,7 @@ namespace NicheTune.Reporting;
 internal sealed record Figure(string Title, string Caption, byte[] Png, int Width, int Height);
 
 /// <summary>The report's plots, drawn with ScottPlot into PNG images.</summary>
-internal static class Charts
+internal static partial class Charts
 {
     private const string ValidationLoss = "validation.loss";
 
