@@ -1,6 +1,6 @@
 // HyperparameterSearch: tune the fine-tuning of a small byte-level GPT-2 on FOLDOC (computing jargon) with TPE, pruning
 // and a SQLite study file that survives a crash and resumes.
-//   1. "Pretrain" a tiny GPT-2 on WordNet glosses once (the stand-in for a pretrained base; cached next to the study).
+//   1. "Pretrain" a tiny GPT-2 on WordNet glosses once (the stand-in for a pretrained base; cached by samples/Common/BaseModelCache.cs).
 //   2. Each trial loads the base and fine-tunes it on FOLDOC with its learning rate, warm-up fraction, weight decay,
 //      number of frozen bottom layers and dropout, reporting validation loss at every evaluation for the pruner.
 //   3. Print the best parameters; write study.md (docs-ready tables) and study.html (plots) beside the study file.
@@ -14,12 +14,14 @@ using NicheTune;
 using NicheTune.Evaluation;
 using NicheTune.Freezing;
 using NicheTune.Models;
+using NicheTune.Samples;
 using NicheTune.Reporting;
 using NicheTune.Scheduling;
 using NicheTune.Text;
 using NicheTune.Training;
 using NicheTune.Tuning;
 using TorchSharp;
+using static TorchSharp.torch;
 
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 bool smoke = args.Contains("--smoke");
@@ -63,18 +65,22 @@ Gpt2Config Config() => new()
 };
 
 // 1. The base model, pretrained once on general English and cached (so a resumed study fine-tunes the same base).
-string basePath = Path.Combine(output, "base-model.bin");
-if (!File.Exists(basePath))
+var baseWeights = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+torch.manual_seed(2026);
+using (var baseModel = BaseModelCache.GetOrPretrain(Config(), $"{pretrainSteps} steps of batch 32 × {Context} bytes from {glosses.Count} glosses, AdamW lr 0.003, linear warm-up 10 % then cosine to 0.1, seed 2026",
+    Path.Combine(dataFolder, "wordnet-glosses-subset.txt"), model =>
+    {
+        Console.WriteLine($"Pretraining the base model on WordNet glosses ({pretrainSteps} steps)…");
+        FineTuneResult pretrained = FineTuner.For(model).WithObjective(Objectives.CausalLanguageModeling()).WithLearningRate(3e-3)
+            .WithSchedule(Schedules.LinearWarmup(0.1).ThenCosine(minFactor: 0.1)).WithBatchSize(32).WithMaxSteps(pretrainSteps).WithSeed(2026)
+            .Fit(Pack(glosses));
+        return pretrained.TrainingLoss.IsDefaultOrEmpty ? $"- {pretrained.Steps} steps" : $"- {pretrained.Steps} steps, last logged training loss {pretrained.TrainingLoss[^1].Loss:F3}";
+    }))
 {
-    Console.WriteLine($"Pretraining the base model on WordNet glosses ({pretrainSteps} steps)…");
-    torch.manual_seed(2026);
-    using var baseModel = new Gpt2LMHeadModel(Config());
-    FineTuner.For(baseModel).WithObjective(Objectives.CausalLanguageModeling()).WithLearningRate(3e-3)
-        .WithSchedule(Schedules.LinearWarmup(0.1).ThenCosine(minFactor: 0.1)).WithBatchSize(32).WithMaxSteps(pretrainSteps).WithSeed(2026)
-        .Fit(Pack(glosses));
-    string temporary = basePath + ".tmp";
-    baseModel.save(temporary);
-    File.Move(temporary, basePath, overwrite: true);
+    foreach ((string name, Tensor tensor) in baseModel.state_dict())
+    {
+        baseWeights[name] = tensor.detach().clone();
+    }
 }
 
 // 2. The study: TPE, pruning, SQLite. Run again with the same --out to continue it.
@@ -100,7 +106,13 @@ double Objective(Trial trial)
 
     using var scope = torch.NewDisposeScope();
     using var model = new Gpt2LMHeadModel(Config());
-    model.load(basePath);
+    using (torch.no_grad())
+    {
+        foreach ((string name, Tensor tensor) in model.state_dict())
+        {
+            tensor.copy_(baseWeights[name]);
+        }
+    }
     var clock = Stopwatch.StartNew();
     FineTuneResult result = FineTuner.For(model)
         .WithObjective(Objectives.CausalLanguageModeling())
