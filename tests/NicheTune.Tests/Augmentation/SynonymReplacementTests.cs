@@ -1,0 +1,121 @@
+using FluentAssertions;
+using NicheTune.Augmentation;
+using Xunit;
+
+namespace NicheTune.Tests.Augmentation;
+
+public sealed class SynonymReplacementTests
+{
+    [Fact]
+    public void WordNet_BuiltInTable_HasLemmasPartsOfSpeechAndSynonyms()
+    {
+        SynonymTable table = SynonymTable.WordNet;
+        table.Count.Should().BeGreaterThan(40_000);
+        table.PartsOfSpeech("run")[0].Should().Be(PartOfSpeech.Verb);
+        table.Synonyms("quickly", PartOfSpeech.Adverb).Should().Contain("rapidly");
+        table.Synonyms("computer", PartOfSpeech.Noun).Should().Contain("calculator");
+        table.Synonyms("zzzz", PartOfSpeech.Noun).Should().BeEmpty();
+    }
+
+    [Fact]
+    public void Augment_SameSeed_SameResult_DifferentSeeds_Differ()
+    {
+        IAugmenter<string> augmenter = Augmenters.SynonymReplacement(0.3);
+        const string text = "The quick programmer wrote a small program that computes large numbers quickly and sends the results home.";
+        string Run(int seed) => augmenter.Augment(text, new Random(seed)).Single();
+
+        Run(7).Should().Be(Run(7));
+        Enumerable.Range(0, 10).Select(Run).Distinct().Count().Should().BeGreaterThan(3);
+    }
+
+    [Fact]
+    public void Augment_DomainTable_ChoosesSynonymOfGuessedPartOfSpeech()
+    {
+        // "run" has different synonyms as a noun and as a verb; the context decides which reading is used.
+        SynonymTable table = SynonymTable.Create(
+        [
+            ("run", PartOfSpeech.Noun, ["execution"]),
+            ("run", PartOfSpeech.Verb, ["execute"]),
+        ]);
+        IAugmenter<string> augmenter = Augmenters.SynonymReplacement(1.0, ProtectedTerms.None, table);
+
+        augmenter.Augment("the run failed", new Random(1)).Single().Should().Be("the execution failed");
+        augmenter.Augment("please run it", new Random(1)).Single().Should().Be("please execute it");
+        augmenter.Augment("we run daily", new Random(1)).Single().Should().Be("we execute daily");
+    }
+
+    [Fact]
+    public void Augment_InflectedWords_ReinflectsSynonymAndPreservesCase()
+    {
+        SynonymTable table = SynonymTable.Create(
+        [
+            ("file", PartOfSpeech.Noun, ["document"]),
+            ("copy", PartOfSpeech.Verb, ["duplicate"]),
+            ("box", PartOfSpeech.Noun, ["crate"]),
+            ("child", PartOfSpeech.Noun, ["kid"]),
+            ("stop", PartOfSpeech.Verb, ["halt"]),
+        ],
+        [("children", PartOfSpeech.Noun, "child")]);
+        IAugmenter<string> augmenter = Augmenters.SynonymReplacement(1.0, ProtectedTerms.None, table);
+        string Replace(string text) => augmenter.Augment(text, new Random(3)).Single();
+
+        Replace("Files were copied.").Should().Be("Documents were duplicated.");
+        Replace("She copies the boxes").Should().Be("She duplicates the crates");
+        Replace("the children are copying FILES").Should().Be("the kids are duplicating DOCUMENTS");
+        Replace("they stopped").Should().Be("they halted");
+    }
+
+    [Fact]
+    public void Augment_GlossaryAndProtectedPatterns_NeverChanged()
+    {
+        SynonymTable table = SynonymTable.Create(
+        [
+            ("neural", PartOfSpeech.Adjective, ["nervous"]),
+            ("network", PartOfSpeech.Noun, ["web"]),
+            ("server", PartOfSpeech.Noun, ["host"]),
+            ("file", PartOfSpeech.Noun, ["document"]),
+            ("mail", PartOfSpeech.Noun, ["post"]),
+        ]);
+        ProtectedTerms terms = ProtectedTerms.Default.WithGlossary("neural network", "server");
+        IAugmenter<string> augmenter = Augmenters.SynonymReplacement(1.0, terms, table);
+        const string text = "A neural network on the server reads file /etc/network.conf, mails admin@mail.example.com via https://network.example.com/file and calls parseFile() 3 times.";
+
+        string result = augmenter.Augment(text, new Random(5)).Single();
+
+        result.Should().Contain("neural network").And.Contain("server").And.Contain("/etc/network.conf")
+            .And.Contain("admin@mail.example.com").And.Contain("https://network.example.com/file").And.Contain("parseFile()");
+        result.Should().Contain("reads document");
+        terms.Find(text).Should().Contain(["neural network", "server", "/etc/network.conf", "admin@mail.example.com", "parseFile()", "3"]);
+    }
+
+    [Fact]
+    public void Augment_UserPattern_ProtectsMatches()
+    {
+        SynonymTable table = SynonymTable.Create([("ticket", PartOfSpeech.Noun, ["issue"])]);
+        ProtectedTerms terms = ProtectedTerms.None.WithPattern(@"\bticket\b");
+        Augmenters.SynonymReplacement(1.0, terms, table).Augment("see ticket now", new Random(1)).Should().BeEmpty();
+        Augmenters.SynonymReplacement(1.0, ProtectedTerms.None, table).Augment("see ticket now", new Random(1)).Should().Equal("see issue now");
+    }
+
+    [Fact]
+    public void Augment_WordNetOnRealText_ChangesAboutRateOfWords()
+    {
+        IAugmenter<string> augmenter = Augmenters.SynonymReplacement(0.2);
+        const string text = "The operating system keeps a table of every open file and the process that owns it, and frees the memory when the program finishes.";
+        string result = augmenter.Augment(text, new Random(11)).Single();
+        string[] before = text.Split(' ');
+        string[] after = result.Split(' ');
+        after.Length.Should().Be(before.Length);
+        before.Zip(after).Count(p => p.First != p.Second).Should().BeInRange(1, (int)(0.2 * before.Length));
+    }
+
+    [Theory]
+    [InlineData(0.0)]
+    [InlineData(1.5)]
+    [InlineData(double.NaN)]
+    public void SynonymReplacement_RateOutOfRange_Throws(double rate)
+    {
+        var act = () => Augmenters.SynonymReplacement(rate);
+        act.Should().Throw<ArgumentOutOfRangeException>().WithParameterName("rate");
+    }
+}
