@@ -5,7 +5,7 @@ namespace NicheTune.Augmentation;
 
 /// <summary>
 /// What text augmentation must never change: a glossary of niche terms (single or multi-word, matched case-insensitively
-/// on word boundaries) and regular-expression patterns (built-in: URLs, e-mail addresses, file paths, numbers, code
+/// on word boundaries, the last word also with a plural <c>-s</c>/<c>-es</c>) and regular-expression patterns (built-in: URLs, e-mail addresses, file paths, numbers, code
 /// identifiers, acronyms — see <see cref="ProtectedPatterns"/>). Protected words are not replaced, deleted, swapped,
 /// nor used as insertion sources; back-translation carries them through the translator as placeholders.
 /// </summary>

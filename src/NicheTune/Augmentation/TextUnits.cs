@@ -110,7 +110,18 @@ internal static class TextUnits
         for (int w = 0; w < words.Length; w++)
         {
             TextUnit unit = units[at + w];
-            if (unit.CoreLength != words[w].Length || string.Compare(text, unit.CoreStart, words[w], 0, unit.CoreLength, StringComparison.OrdinalIgnoreCase) != 0)
+            string word = words[w];
+            if (unit.CoreLength < word.Length || string.Compare(text, unit.CoreStart, word, 0, word.Length, StringComparison.OrdinalIgnoreCase) != 0)
+            {
+                return false;
+            }
+
+            // The last word may carry a plural ending: "operating system" also protects "operating systems".
+            int extra = unit.CoreLength - word.Length;
+            bool plural = w == words.Length - 1 && char.IsLetter(word[^1]) && (
+                (extra == 1 && char.ToLowerInvariant(text[unit.CoreEnd - 1]) == 's') ||
+                (extra == 2 && string.Compare(text, unit.CoreEnd - 2, "es", 0, 2, StringComparison.OrdinalIgnoreCase) == 0));
+            if (extra != 0 && !plural)
             {
                 return false;
             }

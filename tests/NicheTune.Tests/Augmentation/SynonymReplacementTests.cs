@@ -118,4 +118,11 @@ public sealed class SynonymReplacementTests
         var act = () => Augmenters.SynonymReplacement(rate);
         act.Should().Throw<ArgumentOutOfRangeException>().WithParameterName("rate");
     }
+
+    [Fact]
+    public void Find_GlossaryTermInPluralAndOtherCase_IsProtected()
+    {
+        ProtectedTerms terms = ProtectedTerms.None.WithGlossary("operating system", "bus");
+        terms.Find("Two Operating Systems share buses, not a bush.").Should().Equal("Operating Systems", "buses");
+    }
 }
