@@ -27,13 +27,43 @@ public sealed class PartOfSpeechGuessTests(ITestOutputHelper output)
         ("he quickly fixed the broken printer", "_ r v _ a n"),
     ];
 
+    // Tagged after the rules were written and never used to tune them: the honest estimate.
+    private static readonly (string Sentence, string Tags)[] HeldOut =
+    [
+        ("the daemon listens on a port and answers requests", "_ n v _ _ n _ v n"),
+        ("a compiler checks types before it generates code", "_ n v n _ _ v n"),
+        ("old terminals printed every character slowly", "a n v _ n r"),
+        ("the user types a command and the shell runs it", "_ n v _ n _ _ n v _"),
+        ("memory leaks make long programs crash", "n n v a n v"),
+        ("hackers love clever tricks", "n v a n"),
+        ("the file system stores names in a tree", "_ n n v n _ _ n"),
+        ("this protocol sends small packets quickly", "_ n v a n r"),
+        ("many early computers used punched cards", "_ a n v a n"),
+        ("she quietly patched the kernel", "_ r v _ n"),
+    ];
+
+    [Fact]
+    public void TryRead_HeldOutSentences_AtLeastSeventyFivePercentOfKnownWordsRight()
+    {
+        (int right, int total, int unknown, List<string> misses) = Measure(HeldOut);
+        output.WriteLine($"Held-out POS accuracy {right}/{total} = {(double)right / total:P1} ({unknown} words not in the table); misses: {string.Join(", ", misses)}");
+        ((double)right / total).Should().BeGreaterThanOrEqualTo(0.75);
+    }
+
     [Fact]
     public void TryRead_HandTaggedSentences_AtLeastEightyFivePercentOfKnownWordsRight()
+    {
+        (int right, int total, int unknown, List<string> misses) = Measure(Tagged);
+        output.WriteLine($"POS accuracy {right}/{total} = {(double)right / total:P1} ({unknown} words not in the table); misses: {string.Join(", ", misses)}");
+        ((double)right / total).Should().BeGreaterThanOrEqualTo(0.85);
+    }
+
+    private static (int Right, int Total, int Unknown, List<string> Misses) Measure((string Sentence, string Tags)[] tagged)
     {
         var lexicon = new Lexicon(SynonymTable.WordNet);
         int total = 0, right = 0, unknown = 0;
         var misses = new List<string>();
-        foreach ((string sentence, string tags) in Tagged)
+        foreach ((string sentence, string tags) in tagged)
         {
             string[] words = sentence.Split(' ');
             string[] gold = tags.Split(' ');
@@ -69,8 +99,7 @@ public sealed class PartOfSpeechGuessTests(ITestOutputHelper output)
             }
         }
 
-        output.WriteLine($"POS accuracy {right}/{total} = {(double)right / total:P1} ({unknown} words not in the table); misses: {string.Join(", ", misses)}");
-        ((double)right / total).Should().BeGreaterThanOrEqualTo(0.85);
+        return (right, total, unknown, misses);
     }
 
     [Theory]

@@ -1,11 +1,15 @@
 using FluentAssertions;
 using NicheTune.Augmentation;
+using NicheTune.Models;
+using NicheTune.Text;
+using TorchSharp;
 using NicheTune.Prompting;
 using NicheTune.Tests.Support;
 using Xunit;
 
 namespace NicheTune.Tests.Prompting;
 
+[Collection(TorchCollection.Name)]
 public sealed class SelectionTests
 {
     private static readonly string[] Labels = [.. Enumerable.Repeat("a", 10).Concat(Enumerable.Repeat("b", 6)).Concat(Enumerable.Repeat("c", 2))];
@@ -97,5 +101,27 @@ public sealed class SelectionTests
 
         var invalid = () => (FewShot.Recipe() with { Epochs = 0, LearningRate = -1 }).ApplyTo(FineTuner.For(model).WithObjective(NicheTune.Training.Objectives.CausalLanguageModeling()));
         invalid.Should().Throw<ArgumentException>().WithMessage("*LearningRate is -1*Epochs is 0*");
+    }
+
+    [Fact]
+    public void MeanPooled_Gpt2_IgnoresPaddingAndFeedsKCenter()
+    {
+        using var scope = torch.NewDisposeScope();
+        torch.manual_seed(2);
+        var model = new Gpt2LMHeadModel(new Gpt2Config { VocabularySize = ByteTokenizer.VocabularySize, ContextLength = 64, EmbeddingSize = 16, HeadCount = 2, LayerCount = 1 });
+        var tokenizer = new ByteTokenizer();
+        int[][] ids = [tokenizer.Encode("router"), tokenizer.Encode("a much longer text about disks"), tokenizer.Encode("cpu")];
+
+        float[][] batched = TextEmbeddings.MeanPooled(model, ids, batchSize: 3);
+        float[][] single = TextEmbeddings.MeanPooled(model, ids, batchSize: 1);
+
+        batched.Should().HaveCount(3).And.OnlyContain(v => v.Length == 16);
+        for (int i = 0; i < 3; i++)
+        {
+            batched[i].Should().Equal(single[i], (a, b) => Math.Abs(a - b) < 1e-5);
+        }
+
+        FewShotSelection.KCenterGreedy(batched, 2).Should().HaveCount(2).And.OnlyHaveUniqueItems();
+        model.training.Should().BeTrue();
     }
 }
