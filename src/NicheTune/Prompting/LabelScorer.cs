@@ -18,7 +18,7 @@ public sealed record LabelScorerOptions
     /// <value>Default <see langword="false"/> (the sum, i.e. the log-probability of the whole continuation).</value>
     public bool LengthNormalize { get; init; }
 
-    /// <summary>The model's context length: longer prompts lose tokens from their start; <see langword="null"/> for no limit.</summary>
+    /// <summary>The model's context length: longer prompts lose tokens from their start; <see langword="null"/> for the model's own limit where known (<see cref="Models.Gpt2Config.ContextLength"/>), else none.</summary>
     /// <value>Default <see langword="null"/>.</value>
     public int? MaxLength { get; init; }
 }
@@ -32,6 +32,7 @@ public sealed class LabelScorer
 {
     private readonly nn.Module _model;
     private readonly Func<string, int[]> _tokenize;
+    private readonly int? _maxLength;
 
     /// <summary>Creates a scorer.</summary>
     /// <param name="model">A causal LM: a <c>Module&lt;Tensor, Tensor&gt;</c> (ids [B, T] → logits [B, T, V]) or a <c>Module&lt;Tensor, Tensor, Tensor&gt;</c> that also takes the attention mask.</param>
@@ -55,6 +56,7 @@ public sealed class LabelScorer
 
         _model = model;
         _tokenize = tokenize;
+        _maxLength = Options.MaxLength ?? (model as Models.Gpt2LMHeadModel)?.Config.ContextLength;
     }
 
     /// <summary>The settings.</summary>
@@ -150,7 +152,7 @@ public sealed class LabelScorer
         for (int r = 0; r < rows; r++)
         {
             (int[] prompt, int[] ending) = pairs[start + r];
-            if (Options.MaxLength is { } max && prompt.Length + ending.Length > max)
+            if (_maxLength is { } max && prompt.Length + ending.Length > max)
             {
                 int keep = Math.Max(1, max - ending.Length);
                 prompt = prompt[^keep..];
