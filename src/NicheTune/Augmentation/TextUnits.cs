@@ -85,7 +85,7 @@ internal static class TextUnits
         for (int u = 0; u < units.Count; u++)
         {
             TextUnit first = units[u];
-            if (first.CoreLength == 0 || !terms.TryGetTerms(text.Substring(first.CoreStart, first.CoreLength), out string[][] candidates))
+            if (first.CoreLength == 0 || !TryGetTerms(text, first, terms, out string[][] candidates))
             {
                 continue;
             }
@@ -103,6 +103,19 @@ internal static class TextUnits
                 break;
             }
         }
+    }
+
+    // A one-word term may be written in the plural ("buses" for "bus"): look the word up without its ending too.
+    private static bool TryGetTerms(string text, TextUnit unit, ProtectedTerms terms, out string[][] candidates)
+    {
+        string core = text.Substring(unit.CoreStart, unit.CoreLength);
+        if (terms.TryGetTerms(core, out candidates))
+        {
+            return true;
+        }
+
+        return (core.Length > 2 && core.EndsWith('s') && terms.TryGetTerms(core[..^1], out candidates))
+            || (core.Length > 3 && core.EndsWith("es", StringComparison.OrdinalIgnoreCase) && terms.TryGetTerms(core[..^2], out candidates));
     }
 
     private static bool Matches(string text, List<TextUnit> units, int at, string[] words)
