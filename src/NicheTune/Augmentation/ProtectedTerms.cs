@@ -115,7 +115,7 @@ public static partial class ProtectedPatterns
     private const string UrlSource = @"\b(?:https?|ftp)://\S+|\bwww\.\S+";
     private const string EmailSource = @"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+";
     private const string PathSource = @"(?:\b[A-Za-z]:\\|~/|\.{1,2}/|(?<![\w.])/)[\w.\-/\\]*|\b[\w.-]+(?:[/\\][\w.-]+)+";
-    private const string NumberSource = @"[^\s]*\d[^\s]*";
+    private const string NumberSource = @"(?<!\S)[^\s\d]*\d\S*";
     private const string IdentifierSource = @"\b\w+(?:\.\w+)*\(\)|\b[a-z]+[A-Z][A-Za-z0-9]*\b|\b[A-Z][a-z0-9]+[A-Z][A-Za-z0-9]*\b|\b\w+_\w*\b|\b\w+(?:\.\w+)+|`[^`]+`";
     private const string AcronymSource = @"\b[A-Z]{2,}s?\b";
     private const string AllSource = UrlSource + "|" + EmailSource + "|" + PathSource + "|" + NumberSource + "|" + IdentifierSource + "|" + AcronymSource;

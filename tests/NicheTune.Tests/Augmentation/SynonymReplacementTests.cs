@@ -125,4 +125,25 @@ public sealed class SynonymReplacementTests
         ProtectedTerms terms = ProtectedTerms.None.WithGlossary("operating system", "bus");
         terms.Find("Two Operating Systems share buses, not a bush.").Should().Equal("Operating Systems", "buses");
     }
+
+    [Theory]
+    [InlineData("version v1.2 costs 10% more on x86 in 2023", new[] { "v1.2", "10%", "x86", "2023" })]
+    [InlineData("see www.foldoc.org or mail dict@foldoc.org now", new[] { "www.foldoc.org", "dict@foldoc.org" })]
+    [InlineData("edit ~/notes.txt, C:\\temp\\a.log and src/main.c", new[] { "~/notes.txt", "C:\\temp\\a.log", "src/main.c" })]
+    [InlineData("call getValue() on max_size via System.IO in `x = y`", new[] { "getValue()", "max_size", "System.IO", "`x", "=", "y`" })]
+    [InlineData("the TCP stack and the DNS resolver", new[] { "TCP", "DNS" })]
+    [InlineData("plain words only, nothing to protect.", new string[0])]
+    public void Find_BuiltInPatterns_ProtectExactlyTheTechnicalTokens(string text, string[] expected)
+    {
+        ProtectedTerms.Default.Find(text).Should().Equal(expected);
+    }
+
+    [Fact]
+    public void Find_LongTokenWithoutSpaces_StaysLinear()
+    {
+        string blob = string.Concat(Enumerable.Repeat("abcdefghij", 5_000));
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        ProtectedTerms.Default.Find(blob + " and " + blob + "7").Should().HaveCount(1);
+        watch.Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(2), "no pattern may backtrack quadratically over a 50,000-character token");
+    }
 }
