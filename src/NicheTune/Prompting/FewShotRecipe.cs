@@ -14,6 +14,20 @@ public static class FewShot
     /// </summary>
     /// <returns>The recipe.</returns>
     public static FewShotRecipe Recipe() => new();
+
+    /// <summary>
+    /// Puts a few-shot recipe's training settings on the builder, in the fluent chain:
+    /// <c>FineTuner.For(model).WithObjective(…).WithFewShotRecipe(FewShot.Recipe() with { Epochs = 3 }).Evaluate(…)</c>.
+    /// Calls after it override the recipe's values.
+    /// </summary>
+    /// <typeparam name="TBatch">The batch type.</typeparam>
+    /// <param name="builder">The builder.</param>
+    /// <param name="recipe">The recipe; <see langword="null"/> for <see cref="Recipe"/>'s defaults.</param>
+    /// <returns>The same builder.</returns>
+    /// <exception cref="ArgumentException">A setting of the recipe is out of range.</exception>
+    public static FineTunerBuilder<TBatch> WithFewShotRecipe<TBatch>(this FineTunerBuilder<TBatch> builder, FewShotRecipe? recipe = null)
+        where TBatch : ITrainingBatch
+        => (recipe ?? Recipe()).ApplyTo(builder);
 }
 
 /// <summary>

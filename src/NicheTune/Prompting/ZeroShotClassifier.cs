@@ -286,16 +286,38 @@ public sealed class InContextClassifier
     public LabelPrediction Predict(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
-        string prompt = BuildPrompt(text);
-        if (!Options.Scoring.Calibrate)
+        return PredictAll([text])[0];
+    }
+
+    /// <summary>Classifies many texts, batching every (prompt, label) pair of all of them in one pass over the scorer.</summary>
+    /// <param name="texts">The texts.</param>
+    /// <returns>One prediction per text, in order.</returns>
+    public IReadOnlyList<LabelPrediction> PredictAll(IReadOnlyList<string> texts)
+    {
+        ArgumentNullException.ThrowIfNull(texts);
+        bool calibrate = Options.Scoring.Calibrate;
+        var prompts = new List<string>(texts.Count * (calibrate ? 2 : 1));
+        foreach (string text in texts)
         {
-            return ZeroShotClassifier.Decide(Labels, _scorer.Score(prompt, _verbalizations), null);
+            ArgumentNullException.ThrowIfNull(text, nameof(texts));
+            string shots = string.Join(Options.Separator, Demonstrations(text).Select(d => DemonstrationTemplate.Render(("text", d.Text), ("label", d.Label))));
+            prompts.Add(shots + Options.Separator + QueryTemplate.Render(("text", text)));
+            if (calibrate)
+            {
+                prompts.Add(shots + Options.Separator + QueryTemplate.Render(("text", Options.Scoring.ContentFreeInput)));
+            }
         }
 
-        string shots = string.Join(Options.Separator, Demonstrations(text).Select(d => DemonstrationTemplate.Render(("text", d.Text), ("label", d.Label))));
-        string contentFree = shots + Options.Separator + QueryTemplate.Render(("text", Options.Scoring.ContentFreeInput));
-        double[][] scores = _scorer.Score([prompt, contentFree], _verbalizations);
-        return ZeroShotClassifier.Decide(Labels, scores[0], scores[1]);
+        double[][] scores = _scorer.Score(prompts, _verbalizations);
+        var result = new LabelPrediction[texts.Count];
+        for (int i = 0; i < texts.Count; i++)
+        {
+            result[i] = calibrate
+                ? ZeroShotClassifier.Decide(Labels, scores[2 * i], scores[2 * i + 1])
+                : ZeroShotClassifier.Decide(Labels, scores[i], null);
+        }
+
+        return result;
     }
 
     private static double Cosine(float[] a, float[] b)

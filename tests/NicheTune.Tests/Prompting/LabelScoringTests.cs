@@ -165,6 +165,21 @@ public sealed class LabelScoringTests
     }
 
     [Fact]
+    public void InContext_Calibrated_PredictAllEqualsOneByOneAndUsesSameDemonstrationsForPrior()
+    {
+        // The stub prefers 'h' (+3); an 'R' in the prompt adds +2 to 'n'. Demonstrations without R or D keep the prior the same.
+        LabeledText[] pool = [new("cables", "networking"), new("fans", "hardware"), new("plugs", "hardware")];
+        var scorer = new LabelScorer(new StubLm(nBias: 0, hBias: 3), Tokenizer.Encode, new LabelScorerOptions { BatchSize = 5 });
+        var classifier = new InContextClassifier(scorer, pool, new PromptTemplate("{text}: {label}"), new PromptTemplate("{text}:"), Labels,
+            new InContextOptions { K = 2, Scoring = new LabelScoringOptions { Verbalizations = [" n", " h"], Calibrate = true } });
+
+        IReadOnlyList<LabelPrediction> all = classifier.PredictAll(["Router", "Disk"]);
+
+        all.Select(p => p.Label).Should().Equal("networking", "hardware");
+        all.Select(p => p.Scores).Should().BeEquivalentTo(new[] { classifier.Predict("Router").Scores, classifier.Predict("Disk").Scores });
+    }
+
+    [Fact]
     public void InContext_RandomSelection_SameDemonstrationsForEveryQuery_StratifiedByLabel()
     {
         LabeledText[] pool = [.. Enumerable.Range(0, 20).Select(i => new LabeledText($"text {i}", i % 2 == 0 ? "networking" : "hardware"))];

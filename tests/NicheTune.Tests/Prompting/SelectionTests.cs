@@ -99,6 +99,10 @@ public sealed class SelectionTests
         plan.EarlyStopping!.Metric.Should().Be("validation.loss");
         plan.EarlyStopping.Patience.Should().Be(2);
 
+        FineTuner.For(model).WithObjective(NicheTune.Training.Objectives.CausalLanguageModeling())
+            .WithFewShotRecipe(FewShot.Recipe() with { Epochs = 2 }).WithBatchSize(4).Build()
+            .Should().Match<FineTunePlan<NicheTune.Training.TokenBatch>>(p => p.Epochs == 2 && p.BatchSize == 4 && p.LearningRate == 2e-5);
+
         var invalid = () => (FewShot.Recipe() with { Epochs = 0, LearningRate = -1 }).ApplyTo(FineTuner.For(model).WithObjective(NicheTune.Training.Objectives.CausalLanguageModeling()));
         invalid.Should().Throw<ArgumentException>().WithMessage("*LearningRate is -1*Epochs is 0*");
     }
