@@ -52,7 +52,13 @@ internal static class WordOperations
             }
         }
 
-        return replaced == 0 ? null : Rebuild(text, units, replacements);
+        if (replaced == 0)
+        {
+            return null;
+        }
+
+        FixArticles(text, units, replacements);
+        return Rebuild(text, units, replacements);
     }
 
     public static string? InsertSynonyms(string text, List<TextUnit> units, Lexicon lexicon, double rate, Random random)
@@ -178,7 +184,7 @@ internal static class WordOperations
             TextUnit unit = units[u];
             Reading? before = previousReading;
             previousReading = null;
-            if (unit.Lower is not { } word || StopWords.Contains(word))
+            if (unit.Lower is not { } word || StopWords.Contains(word) || IsProperNoun(text, units, u))
             {
                 continue;
             }
@@ -202,6 +208,38 @@ internal static class WordOperations
         }
 
         return candidates;
+    }
+
+    // A capitalised word inside a sentence is a name ("Graffiti", "Berkeley Standard Distribution"): leave it alone.
+    private static bool IsProperNoun(string text, List<TextUnit> units, int u)
+    {
+        TextUnit unit = units[u];
+        if (u == 0 || !char.IsUpper(text[unit.CoreStart]) || (unit.CoreLength > 1 && char.IsUpper(text[unit.CoreEnd - 1])))
+        {
+            return false;
+        }
+
+        char before = text[units[u - 1].End - 1];
+        return before is not ('.' or '!' or '?' or ':');
+    }
+
+    // "a adaptation" → "an adaptation": an article before a replaced word follows the new word's first letter.
+    private static void FixArticles(string text, List<TextUnit> units, string?[] replacements)
+    {
+        for (int u = 1; u < units.Count; u++)
+        {
+            TextUnit article = units[u - 1];
+            if (replacements[u] is not { } word || replacements[u - 1] is not null || article.Lower is not ("a" or "an") || article.CoreEnd != article.End)
+            {
+                continue;
+            }
+
+            string wanted = char.ToLowerInvariant(word[0]) is 'a' or 'e' or 'i' or 'o' or 'u' ? "an" : "a";
+            if (wanted != article.Lower)
+            {
+                replacements[u - 1] = MatchCase(wanted, text, article.CoreStart, article.CoreLength);
+            }
+        }
     }
 
     private static string? PickInflected(Lexicon lexicon, Reading reading, string[] synonyms, Random random)

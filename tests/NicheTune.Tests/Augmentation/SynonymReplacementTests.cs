@@ -66,6 +66,23 @@ public sealed class SynonymReplacementTests
     }
 
     [Fact]
+    public void Augment_ArticleBeforeReplacedWord_AgreesWithTheNewWord()
+    {
+        SynonymTable table = SynonymTable.Create([("version", PartOfSpeech.Noun, ["adaptation"]), ("idea", PartOfSpeech.Noun, ["concept"])]);
+        IAugmenter<string> augmenter = Augmenters.SynonymReplacement(1.0, ProtectedTerms.None, table);
+        augmenter.Augment("A version and an idea", new Random(1)).Single().Should().Be("An adaptation and a concept");
+    }
+
+    [Fact]
+    public void Augment_CapitalisedWordInsideSentence_IsTreatedAsANameAndKept()
+    {
+        SynonymTable table = SynonymTable.Create([("graffiti", PartOfSpeech.Noun, ["graffito"]), ("distribution", PartOfSpeech.Noun, ["dispersion"])]);
+        IAugmenter<string> augmenter = Augmenters.SynonymReplacement(1.0, ProtectedTerms.None, table);
+        augmenter.Augment("Graffiti ran on the Berkeley Distribution. Distribution mattered.", new Random(1)).Single()
+            .Should().Be("Graffito ran on the Berkeley Distribution. Dispersion mattered.");
+    }
+
+    [Fact]
     public void Augment_GlossaryAndProtectedPatterns_NeverChanged()
     {
         SynonymTable table = SynonymTable.Create(
