@@ -104,6 +104,73 @@ public sealed class ProtectedTerms
         return result;
     }
 
+    /// <summary>
+    /// The words that are distinctive of a domain: at least <paramref name="minCount"/> occurrences in
+    /// <paramref name="domainTexts"/> and a relative frequency at least <paramref name="minRatio"/> times their relative
+    /// frequency in <paramref name="generalTexts"/> (add-one smoothed). Pass them to <see cref="WithGlossary(IEnumerable{string})"/>
+    /// so synonym replacement leaves the domain's own vocabulary alone — WordNet's synonyms for <c>bit</c> or <c>network</c>
+    /// come from general-English senses.
+    /// </summary>
+    /// <param name="domainTexts">Texts of the niche domain (e.g. the training set).</param>
+    /// <param name="generalTexts">General-language texts (e.g. WordNet glosses, news).</param>
+    /// <param name="minRatio">How many times more frequent in the domain a word must be, above 1.</param>
+    /// <param name="minCount">The fewest occurrences in the domain texts, at least 1.</param>
+    /// <param name="maxWords">At most this many words, the most distinctive first.</param>
+    /// <returns>Lower-case words of three or more letters, most distinctive first.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="minRatio"/> is not above 1, or a count is below 1.</exception>
+    public static IReadOnlyList<string> DistinctiveWords(IEnumerable<string> domainTexts, IEnumerable<string> generalTexts, double minRatio = 4.0, int minCount = 5, int maxWords = 2000)
+    {
+        ArgumentNullException.ThrowIfNull(domainTexts);
+        ArgumentNullException.ThrowIfNull(generalTexts);
+        if (!(minRatio > 1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(minRatio), minRatio, "minRatio must be above 1 (4 keeps words four times as frequent in the domain).");
+        }
+
+        ArgumentOutOfRangeException.ThrowIfLessThan(minCount, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxWords, 1);
+        (Dictionary<string, int> domain, long domainTotal) = CountWords(domainTexts);
+        (Dictionary<string, int> general, long generalTotal) = CountWords(generalTexts);
+        return [.. domain
+            .Where(p => p.Value >= minCount)
+            .Select(p => (Word: p.Key, Ratio: (p.Value + 1.0) / (domainTotal + 1.0) / ((general.GetValueOrDefault(p.Key) + 1.0) / (generalTotal + 1.0))))
+            .Where(p => p.Ratio >= minRatio)
+            .OrderByDescending(p => p.Ratio).ThenBy(p => p.Word, StringComparer.Ordinal)
+            .Take(maxWords)
+            .Select(p => p.Word)];
+    }
+
+    private static (Dictionary<string, int> Counts, long Total) CountWords(IEnumerable<string> texts)
+    {
+        var counts = new Dictionary<string, int>(StringComparer.Ordinal);
+        long total = 0;
+        foreach (string text in texts)
+        {
+            int start = -1;
+            for (int i = 0; i <= text.Length; i++)
+            {
+                bool letter = i < text.Length && char.IsLetter(text[i]);
+                if (letter && start < 0)
+                {
+                    start = i;
+                }
+                else if (!letter && start >= 0)
+                {
+                    if (i - start >= 3)
+                    {
+                        string word = text[start..i].ToLowerInvariant();
+                        counts[word] = counts.GetValueOrDefault(word) + 1;
+                        total++;
+                    }
+
+                    start = -1;
+                }
+            }
+        }
+
+        return (counts, total);
+    }
+
     internal bool HasGlossary => _byFirstWord.Count > 0;
 
     internal bool TryGetTerms(string firstWord, out string[][] terms) => _byFirstWord.TryGetValue(firstWord, out terms!);

@@ -184,7 +184,8 @@ internal static class WordOperations
             TextUnit unit = units[u];
             Reading? before = previousReading;
             previousReading = null;
-            if (unit.Lower is not { } word || StopWords.Contains(word) || IsProperNoun(text, units, u))
+            // One- and two-letter words are abbreviations more often than words ("ca", "o" are calcium and oxygen in WordNet).
+            if (unit.Lower is not { Length: >= 3 } word || StopWords.Contains(word) || IsProperNoun(text, units, u))
             {
                 continue;
             }

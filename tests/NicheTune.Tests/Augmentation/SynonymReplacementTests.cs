@@ -1,5 +1,6 @@
 using FluentAssertions;
 using NicheTune.Augmentation;
+using NicheTune.Tests.Support;
 using Xunit;
 
 namespace NicheTune.Tests.Augmentation;
@@ -162,5 +163,20 @@ public sealed class SynonymReplacementTests
         var watch = System.Diagnostics.Stopwatch.StartNew();
         ProtectedTerms.Default.Find(blob + " and " + blob + "7").Should().HaveCount(1);
         watch.Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(2), "no pattern may backtrack quadratically over a 50,000-character token");
+    }
+
+    [Fact]
+    public void DistinctiveWords_FoldocAgainstWordNetGlosses_ProtectsTheDomainVocabulary()
+    {
+        IReadOnlyList<string> words = ProtectedTerms.DistinctiveWords(TestData.FoldocEntries.Select(e => e.Text), TestData.WordNetGlosses());
+
+        words.Should().Contain(["network", "bits", "software"]).And.NotContain(["the", "used", "small", "person"]);
+        IAugmenter<string> augmenter = Augmenters.SynonymReplacement(0.5, ProtectedTerms.Default.WithGlossary(words));
+        const string text = "The bindery allows the network supervisor to design software that catches bits.";
+        for (int seed = 0; seed < 20; seed++)
+        {
+            string result = augmenter.Augment(text, new Random(seed)).DefaultIfEmpty(text).Single();
+            result.Should().Contain("network").And.Contain("software").And.Contain("bits");
+        }
     }
 }
