@@ -125,8 +125,8 @@ internal sealed class CausalLanguageModelingObjective(double labelSmoothing, boo
         Tensor logits = Flatten(ModelCall.Forward(model, batch));
         Tensor targets = ShiftedTargets(batch.Labels).view(-1);
         Tensor loss = nn.functional.cross_entropy(logits, targets, ignore_index: TokenBatch.IgnoreIndex, label_smoothing: labelSmoothing);
-        // Right padding: each row of n real tokens has n − 1 next-token targets.
-        return new MetricBatch(loss, batch.TokenCount - batch.ExampleCount, logits, targets, TokenBatch.IgnoreIndex);
+        // Right padding: each row of n real tokens has n − 1 next-token targets, unless per-token labels masked some.
+        return new MetricBatch(loss, batch.TargetCount ?? batch.TokenCount - batch.ExampleCount, logits, targets, TokenBatch.IgnoreIndex);
     }
 
     private static Tensor Flatten(Tensor logits)

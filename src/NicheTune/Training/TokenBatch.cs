@@ -9,7 +9,16 @@ namespace NicheTune.Training;
 /// </summary>
 /// <param name="InputIds">Token ids of the text; must not be empty.</param>
 /// <param name="Label">Class index for sequence classification; <see langword="null"/> for language modelling.</param>
-public sealed record TokenExample(int[] InputIds, int? Label = null);
+public sealed record TokenExample(int[] InputIds, int? Label = null)
+{
+    /// <summary>
+    /// Per-token language-modelling labels aligned with <see cref="InputIds"/> (the objective shifts them, as it shifts the
+    /// ids): the token id where the position is learned, <see cref="TokenBatch.IgnoreIndex"/> where it is not — e.g. an
+    /// instruction's prompt, so the loss covers only the response. <see langword="null"/> (default): every token is learned.
+    /// </summary>
+    /// <value>Default <see langword="null"/>; when set, the same length as <see cref="InputIds"/>.</value>
+    public int[]? TokenLabels { get; init; }
+}
 
 /// <summary>
 /// A padded batch of token sequences: input ids [B, T], attention mask [B, T] (1 = real token) and labels
@@ -26,6 +35,17 @@ public sealed class TokenBatch : ITrainingBatch
     /// <param name="labels">int64 [B, T] token targets or [B] class labels.</param>
     /// <param name="tokenCount">Number of real tokens, counted on the host.</param>
     public TokenBatch(Tensor inputIds, Tensor attentionMask, Tensor labels, long tokenCount)
+        : this(inputIds, attentionMask, labels, tokenCount, null)
+    {
+    }
+
+    /// <summary>Creates a batch from tensors it takes ownership of, with the number of next-token targets that carry a label.</summary>
+    /// <param name="inputIds">int64 [B, T].</param>
+    /// <param name="attentionMask">int64 [B, T], 1 for real tokens and 0 for padding.</param>
+    /// <param name="labels">int64 [B, T] token targets or [B] class labels.</param>
+    /// <param name="tokenCount">Number of real tokens, counted on the host.</param>
+    /// <param name="targetCount">Number of shifted next-token targets that are not <see cref="IgnoreIndex"/> (masked prompts), or <see langword="null"/> when every real token after the first is a target.</param>
+    public TokenBatch(Tensor inputIds, Tensor attentionMask, Tensor labels, long tokenCount, long? targetCount)
     {
         ArgumentNullException.ThrowIfNull(inputIds);
         ArgumentNullException.ThrowIfNull(attentionMask);
@@ -35,6 +55,7 @@ public sealed class TokenBatch : ITrainingBatch
         Labels = labels;
         TokenCount = tokenCount;
         ExampleCount = inputIds.shape[0];
+        TargetCount = targetCount;
     }
 
     /// <summary>Token ids, int64 [B, T].</summary>
@@ -51,6 +72,12 @@ public sealed class TokenBatch : ITrainingBatch
 
     /// <inheritdoc />
     public long TokenCount { get; }
+
+    /// <summary>
+    /// For language modelling with per-token labels: how many next-token targets carry a label (what the mean loss averages
+    /// over); <see langword="null"/> when every real token after the first is a target (<see cref="TokenCount"/> − rows).
+    /// </summary>
+    public long? TargetCount { get; }
 
     /// <summary>Moves the batch's tensors to <paramref name="device"/> (no-op when already there).</summary>
     /// <param name="device">The target device.</param>
@@ -84,7 +111,8 @@ public sealed class TokenBatch : ITrainingBatch
 
 /// <summary>
 /// Pads <see cref="TokenExample"/>s on the right into a <see cref="TokenBatch"/>: labels are the input ids
-/// (language modelling; the objective shifts them) or the examples' class labels (classification).
+/// (language modelling; the objective shifts them) — or the examples' <see cref="TokenExample.TokenLabels"/> where given, so
+/// masked positions carry <see cref="TokenBatch.IgnoreIndex"/> — or the examples' class labels (classification).
 /// </summary>
 public sealed class TokenCollator : ICollator<TokenExample, TokenBatch>
 {
@@ -124,6 +152,7 @@ public sealed class TokenCollator : ICollator<TokenExample, TokenBatch>
         int rows = examples.Count;
         int width = 0;
         bool classification = examples[0].Label is not null;
+        bool tokenLabels = false;
         for (int i = 0; i < rows; i++)
         {
             TokenExample example = examples[i] ?? throw new ArgumentException($"Example {i} of the batch is null.", nameof(examples));
@@ -137,6 +166,21 @@ public sealed class TokenCollator : ICollator<TokenExample, TokenBatch>
                 throw new ArgumentException("A batch mixes labelled and unlabelled examples: give every example a Label (classification) or none (language modelling).", nameof(examples));
             }
 
+            if (example.TokenLabels is { } own)
+            {
+                if (classification)
+                {
+                    throw new ArgumentException($"Example {i} has both a class Label and TokenLabels; TokenLabels are for language modelling only.", nameof(examples));
+                }
+
+                if (own.Length != example.InputIds.Length)
+                {
+                    throw new ArgumentException($"Example {i} has {own.Length} TokenLabels for {example.InputIds.Length} input ids; give one label per token (TokenBatch.IgnoreIndex where nothing is learned).", nameof(examples));
+                }
+
+                tokenLabels = true;
+            }
+
             width = Math.Max(width, Math.Min(example.InputIds.Length, MaxLength ?? int.MaxValue));
         }
 
@@ -144,9 +188,11 @@ public sealed class TokenCollator : ICollator<TokenExample, TokenBatch>
         var mask = new long[rows * width];
         long[] labels = classification ? new long[rows] : new long[rows * width];
         long tokens = 0;
+        long targets = 0;
         for (int r = 0; r < rows; r++)
         {
             int[] source = examples[r].InputIds;
+            int[] targetSource = examples[r].TokenLabels ?? source;
             int length = Math.Min(source.Length, width);
             int offset = r * width;
             for (int c = 0; c < width; c++)
@@ -156,7 +202,9 @@ public sealed class TokenCollator : ICollator<TokenExample, TokenBatch>
                 mask[offset + c] = real ? 1 : 0;
                 if (!classification)
                 {
-                    labels[offset + c] = real ? source[c] : TokenBatch.IgnoreIndex;
+                    labels[offset + c] = real ? targetSource[c] : TokenBatch.IgnoreIndex;
+                    // Position 0 is never a target: the objective shifts labels left by one.
+                    targets += real && c > 0 && targetSource[c] != TokenBatch.IgnoreIndex ? 1 : 0;
                 }
             }
 
@@ -172,6 +220,7 @@ public sealed class TokenCollator : ICollator<TokenExample, TokenBatch>
             torch.tensor(ids, shape),
             torch.tensor(mask, shape),
             classification ? torch.tensor(labels, [rows]) : torch.tensor(labels, shape),
-            tokens);
+            tokens,
+            tokenLabels ? targets : null);
     }
 }
