@@ -17,11 +17,18 @@ internal static class StepAnatomy
 {
     private static readonly string[] Phases = ["body forward", "head + loss", "backward", "clip", "optimizer", "zero grad", "total"];
 
-    private static long[] ChunkSizes => (Environment.GetEnvironmentVariable("NICHETUNE_ANATOMY_CHUNKS") ?? "4")
+    private static long[] ChunkSizes => (Environment.GetEnvironmentVariable("NICHETUNE_ANATOMY_CHUNKS") ?? "8")
         .Split(',', StringSplitOptions.RemoveEmptyEntries).Select(c => long.Parse(c, CultureInfo.InvariantCulture) << 20).ToArray();
 
     public static void Run(int steps, TextWriter output)
     {
+        // NICHETUNE_ANATOMY_HEAD=1: the output layer + loss alone; NICHETUNE_ANATOMY_CHUNKS=2,4,8 (MiB elements) picks the chunk sizes.
+        if (Environment.GetEnvironmentVariable("NICHETUNE_ANATOMY_HEAD") == "1")
+        {
+            Head(steps, output);
+            return;
+        }
+
         output.WriteLine($"== step anatomy: raw TorchSharp step by phase (median of {steps} steps after one warm-up)");
         foreach (ModelShape shape in new[] { ModelShape.Benchmark, FreezeGuard.Wide })
         {
@@ -102,5 +109,48 @@ internal static class StepAnatomy
 
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"   {label,-16} {string.Join("  ", Phases.Select(p => $"{p} {Statistics.Median([.. times[p]]),6:F0}"))} ms"));
+    }
+
+    // The output layer + loss alone (forward and backward) on the benchmark model's shapes: unfused against the fused
+    // variants, interleaved in rounds.
+    private static void Head(int rounds, TextWriter output)
+    {
+        using var scope = torch.NewDisposeScope();
+        torch.manual_seed(5);
+        Tensor hidden = torch.randn(2048, 256).requires_grad_(true);
+        Tensor weight = (torch.randn(50257, 256) * 0.02).requires_grad_(true);
+        Tensor targets = torch.randint(0, 50257, 2048, dtype: ScalarType.Int64);
+        var arms = new List<(string Name, Action Run)>
+        {
+            ("unfused", () => nn.functional.cross_entropy(nn.functional.linear(hidden, weight), targets).backward()),
+        };
+        foreach (long chunk in ChunkSizes)
+        {
+            arms.Add(($"fused {chunk >> 20}M", () =>
+                NicheTune.Training.FusedLinearCrossEntropy.Compute(hidden, weight, null, targets, 0.0, chunkElements: chunk).backward()));
+        }
+
+        var times = arms.ToDictionary(a => a.Name, _ => new List<double>());
+        var clock = new Stopwatch();
+        for (int round = 0; round <= rounds; round++)
+        {
+            foreach (var (name, run) in arms)
+            {
+                using var step = torch.NewDisposeScope();
+                hidden.grad = null;
+                weight.grad = null;
+                clock.Restart();
+                run();
+                if (round > 0)
+                {
+                    times[name].Add(clock.Elapsed.TotalMilliseconds);
+                }
+            }
+        }
+
+        foreach (var (name, _) in arms)
+        {
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"   head {name,-28} median {Statistics.Median([.. times[name]]),7:F0} ms  [{string.Join(" ", times[name].Select(t => t.ToString("F0", CultureInfo.InvariantCulture)))}]"));
+        }
     }
 }
