@@ -23,6 +23,12 @@ internal static class StepAnatomy
     public static void Run(int steps, TextWriter output)
     {
         // NICHETUNE_ANATOMY_HEAD=1: the output layer + loss alone; NICHETUNE_ANATOMY_CHUNKS=2,4,8 (MiB elements) picks the chunk sizes.
+        if (Environment.GetEnvironmentVariable("NICHETUNE_ANATOMY_LEAK") is { } leak)
+        {
+            Leak(leak, output);
+            return;
+        }
+
         if (Environment.GetEnvironmentVariable("NICHETUNE_ANATOMY_HEAD") == "1")
         {
             Head(steps, output);
@@ -151,6 +157,44 @@ internal static class StepAnatomy
         foreach (var (name, _) in arms)
         {
             output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"   head {name,-28} median {Statistics.Median([.. times[name]]),7:F0} ms  [{string.Join(" ", times[name].Select(t => t.ToString("F0", CultureInfo.InvariantCulture)))}]"));
+        }
+    }
+
+    // NICHETUNE_ANATOMY_LEAK=fused|plain|forward|nograd|nohidden|noweight: RSS over 60 iterations of the output layer +
+    // loss alone (NICHETUNE_ANATOMY_GC=1 collects after each): how the allocator-driven growth of docs/performance.md was found.
+    private static void Leak(string mode, TextWriter output)
+    {
+        using var outer = torch.NewDisposeScope();
+        torch.manual_seed(5);
+        Tensor hidden = torch.randn(2048, 256).requires_grad_(mode != "nohidden");
+        Tensor weight = (torch.randn(50257, 256) * 0.02).requires_grad_(mode != "noweight");
+        Tensor targets = torch.randint(0, 50257, 2048, dtype: ScalarType.Int64);
+        for (int i = 1; i <= 60; i++)
+        {
+            using (var step = torch.NewDisposeScope())
+            using (var grad = mode == "nograd" ? torch.no_grad() : null)
+            {
+                Tensor loss = mode == "plain"
+                    ? nn.functional.cross_entropy(nn.functional.linear(hidden, weight), targets)
+                    : NicheTune.Training.FusedLinearCrossEntropy.Compute(hidden, weight, null, targets, 0.0);
+                if (mode is "fused" or "plain")
+                {
+                    loss.backward();
+                }
+            }
+
+            hidden.grad = null;
+            weight.grad = null;
+            if (Environment.GetEnvironmentVariable("NICHETUNE_ANATOMY_GC") == "1")
+            {
+                GC.Collect();
+                GC.WaitForPendingFinalizers();
+            }
+
+            if (i % 10 == 0)
+            {
+                output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"   {mode} iteration {i}: RSS {ProcessMemory.Mebibytes(ProcessMemory.Resident().Total):F0} MiB (anon {ProcessMemory.Mebibytes(ProcessMemory.Resident().Anonymous):F0}), managed heap {GC.GetTotalMemory(false) / 1048576.0:F1} MiB, allocated {GC.GetTotalAllocatedBytes() / 1048576.0:F1} MiB, gen0 GCs {GC.CollectionCount(0)}, live tensors {torch.Tensor.TotalCount}"));
+            }
         }
     }
 }

@@ -8,22 +8,27 @@ namespace NicheTune.Training;
 /// [N, V] logits never exist: each chunk's logits are written into one reused buffer, turned into the loss and, in
 /// the same pass, into the gradient of the logits (softmax − smoothed one-hot), which two matrix products fold into the
 /// gradients of the hidden states and of the weight before the next chunk overwrites the buffer. Rows whose target is
-/// the ignore index are dropped before any product. The gradients are computed in the forward pass and handed to
-/// autograd in backward, scaled by the incoming gradient — so the step does the same three products as the unfused
-/// loss (logits, ∂h, ∂W), without the gigabyte-sized temporaries and their page faults.
+/// the ignore index are dropped before any product. The gradients are computed in the forward pass (under no_grad) and
+/// reach autograd through a surrogate term whose value is exactly zero and whose derivatives are those gradients:
+/// loss = value + (s − detach(s)) with s = ⟨hidden, ∂h⟩ + ⟨weight, ∂W⟩ (+ ⟨bias, ∂b⟩), so backward scales them by the
+/// incoming gradient like any other op. The step does the same three large products as the unfused loss (logits, ∂h,
+/// ∂W), without the gigabyte-sized temporaries and their page faults.
 /// </summary>
+/// <remarks>
+/// Why no custom autograd function: TorchSharp's <c>autograd.Function</c> nodes keep a step's tensors alive until the
+/// garbage collector finalizes them, and training allocates too little managed memory for collections to come often:
+/// native memory grew by the hidden-gradient size every step (measured, 2 MiB/step on the benchmark model).
+/// </remarks>
 /// <remarks>
 /// Loss and gradients equal PyTorch's <c>cross_entropy(…, ignore_index, label_smoothing)</c> with mean reduction:
 /// per row, (1 − ε)(lse − z_y) + ε(lse − mean z); ∂z = softmax(z) − (1 − ε)·onehot(y) − ε/V, divided by the number of
 /// rows kept. With every target ignored the loss is NaN, as PyTorch's is.
 /// </remarks>
-internal sealed class FusedLinearCrossEntropy : torch.autograd.SingleTensorFunction<FusedLinearCrossEntropy>
+internal static class FusedLinearCrossEntropy
 {
-    // Elements of one chunk's logits: 8M floats = 32 MiB (163 rows of a 50k vocabulary). Measured on the benchmark
-    // model's output layer (docs/performance.md): 2M 1.19 s, 4M 1.04 s, 8M 0.93 s, 16M 1.03 s per forward + backward.
-    internal const long DefaultChunkElements = 8L << 20;
-
-    public override string Name => nameof(FusedLinearCrossEntropy);
+    // Elements of one chunk's logits: 16M floats = 64 MiB (333 rows of a 50k vocabulary), the fastest of 4M–16M on the
+    // benchmark model's output layer (docs/performance.md).
+    internal const long DefaultChunkElements = 16L << 20;
 
     /// <summary>The loss; differentiable with respect to <paramref name="hidden"/>, <paramref name="weight"/> and <paramref name="bias"/>.</summary>
     /// <param name="hidden">[N, d] hidden states.</param>
@@ -49,30 +54,43 @@ internal sealed class FusedLinearCrossEntropy : torch.autograd.SingleTensorFunct
         bool needHidden = grad && hidden.requires_grad;
         bool needWeight = grad && weight.requires_grad;
         bool needBias = grad && bias is not null && bias.requires_grad;
-        return bias is null
-            ? apply(hidden, weight, targets, labelSmoothing, ignoreIndex, needHidden, needWeight, needBias, chunkElements, false)
-            : apply(hidden, weight, targets, labelSmoothing, ignoreIndex, needHidden, needWeight, needBias, chunkElements, true, bias);
+        Tensor value;
+        Tensor? gradHidden, gradWeight, gradBias;
+        using (torch.no_grad())
+        {
+            (value, gradHidden, gradWeight, gradBias) = Run(hidden, weight, bias, targets, labelSmoothing, ignoreIndex, chunkElements, needHidden, needWeight, needBias);
+        }
+
+        if (!(needHidden || needWeight || needBias))
+        {
+            return value;
+        }
+
+        Tensor surrogate = torch.zeros([], dtype: hidden.dtype, device: hidden.device);
+        if (gradHidden is not null)
+        {
+            surrogate = surrogate + hidden.reshape(-1).dot(gradHidden.reshape(-1));
+        }
+
+        if (gradWeight is not null)
+        {
+            surrogate = surrogate + weight.reshape(-1).dot(gradWeight.reshape(-1));
+        }
+
+        if (gradBias is not null)
+        {
+            surrogate = surrogate + bias!.dot(gradBias);
+        }
+
+        return value + (surrogate - surrogate.detach());
     }
 
-    public override Tensor forward(torch.autograd.AutogradContext ctx, params object[] vars)
+    private static (Tensor Value, Tensor? GradHidden, Tensor? GradWeight, Tensor? GradBias) Run(
+        Tensor hidden, Tensor weight, Tensor? bias, Tensor targets, double epsilon, long ignoreIndex, long chunkElements, bool needHidden, bool needWeight, bool needBias)
     {
-        var hidden = (Tensor)vars[0];
-        var weight = (Tensor)vars[1];
-        var targets = (Tensor)vars[2];
-        double epsilon = (double)vars[3];
-        long ignoreIndex = (long)vars[4];
-        bool needHidden = (bool)vars[5];
-        bool needWeight = (bool)vars[6];
-        bool needBias = (bool)vars[7];
-        long chunkElements = (long)vars[8];
-        bool hasBias = (bool)vars[9];
-        Tensor? bias = hasBias ? (Tensor)vars[10] : null;
-
         long rows = hidden.shape[0];
         long width = hidden.shape[1];
         long vocabulary = weight.shape[0];
-        ctx.save_data("hasBias", hasBias);
-
         using Tensor keep = targets.ne(ignoreIndex);
         long count = keep.sum().item<long>();
         Tensor h = hidden;
@@ -116,14 +134,19 @@ internal sealed class FusedLinearCrossEntropy : torch.autograd.SingleTensorFunct
                         z.addmm_(hc, weightT, beta: 1, alpha: 1);
                     }
 
-                    // log_softmax is one vectorised kernel (max, sum of exponentials, subtract); the loss reads it and,
-                    // exponentiated in place, it becomes the softmax the gradient needs — two passes over the chunk
-                    // fewer than logsumexp + subtract + exp (measured: docs/performance.md).
-                    Tensor logProbabilities = z.log_softmax(1);
-                    Tensor rowLoss = logProbabilities.gather(1, yc).squeeze(1).neg_();
-                    if (epsilon > 0)
+                    // Softmax in place, with only per-row temporaries: a chunk-sized temporary per chunk (log_softmax's
+                    // output, logsumexp's internals) makes glibc's heap grow step after step once its mmap threshold has
+                    // adapted to blocks of that size (measured: +2 MiB RSS per step on the benchmark model).
+                    Tensor target = z.gather(1, yc).squeeze(1);
+                    Tensor? meanLogit = epsilon > 0 ? z.mean([1]) : null;
+                    Tensor max = z.amax([1], keepdim: true);
+                    Tensor sumExp = z.sub_(max).exp_().sum([1], keepdim: true);
+                    // loss = logsumexp − z_y = log Σ exp(z − max) + max − z_y; smoothing adds ε(logsumexp − mean z).
+                    Tensor logSumExp = sumExp.log().add_(max).squeeze(1);
+                    Tensor rowLoss = logSumExp - target;
+                    if (meanLogit is not null)
                     {
-                        rowLoss = rowLoss.mul_(1 - epsilon).add_(logProbabilities.mean([1]), alpha: -epsilon);
+                        rowLoss = rowLoss.mul_(1 - epsilon).add_(logSumExp - meanLogit, alpha: epsilon);
                     }
 
                     total.add_(rowLoss.sum(ScalarType.Float64));
@@ -132,7 +155,7 @@ internal sealed class FusedLinearCrossEntropy : torch.autograd.SingleTensorFunct
                         continue;
                     }
 
-                    Tensor gradient = logProbabilities.exp_();
+                    Tensor gradient = z.div_(sumExp);
                     if (epsilon > 0)
                     {
                         gradient.sub_(epsilon / vocabulary);
@@ -158,47 +181,7 @@ internal sealed class FusedLinearCrossEntropy : torch.autograd.SingleTensorFunct
             gradHidden = full;
         }
 
-        // Only real tensors are saved; which of the three exist is recorded beside them.
-        var saved = new List<Tensor>(3);
-        foreach (Tensor? gradient in (ReadOnlySpan<Tensor?>)[gradHidden, gradWeight, gradBias])
-        {
-            if (gradient is not null)
-            {
-                saved.Add(gradient);
-            }
-        }
-
-        ctx.save_data("present", new[] { gradHidden is not null, gradWeight is not null, gradBias is not null });
-        ctx.save_for_backward(saved);
-        return total.div_(count).to(hidden.dtype).squeeze(0);
-    }
-
-    public override List<Tensor> backward(torch.autograd.AutogradContext ctx, Tensor grad_output)
-    {
-        List<Tensor> saved = ctx.get_saved_variables();
-        var present = (bool[])ctx.get_data("present");
-        bool hasBias = (bool)ctx.get_data("hasBias");
-        bool unit = grad_output.item<float>() == 1f;
-        var gradients = new Tensor?[3];
-        for (int i = 0, next = 0; i < 3; i++)
-        {
-            if (present[i])
-            {
-                Tensor g = saved[next++];
-                gradients[i] = unit ? g : g.mul(grad_output);
-            }
-        }
-
-        // TorchSharp wants one entry per argument of apply, tensor or not: hidden, weight, then eight settings and the bias.
-        var result = new List<Tensor>(new Tensor[hasBias ? 11 : 10]);
-        result[0] = gradients[0]!;
-        result[1] = gradients[1]!;
-        if (hasBias)
-        {
-            result[10] = gradients[2]!;
-        }
-
-        return result;
+        return (total.div_(count).to(hidden.dtype).squeeze(0), gradHidden, gradWeight, gradBias);
     }
 
     // One logits buffer kept between steps. Freeing and re-allocating tens of megabytes every step costs page faults
