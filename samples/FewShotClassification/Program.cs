@@ -9,7 +9,7 @@
 // Run: ./build.sh sample FewShotClassification --seeds 3 --threads 1
 //      ./build.sh sample FewShotClassification --smoke          (a tiny subset and a few steps, for CI)
 //      options: --seeds N --threads N --epochs N (plain fine-tuning; augmented gets the same number of steps)
-//               --body-lr R --head-lr R --k N --no-cache
+//               --body-lr R --head-lr R --classifier-bytes N --k N --no-cache --no-prompting (skips (c) and (d))
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
@@ -40,6 +40,8 @@ int k = Option("--k", 1);
 const int Copies = 4;
 const int BatchSize = 8;
 const int Context = 64;
+// The fine-tuned classifiers read the first 256 bytes (four windows of the context); the median entry has 244 characters.
+int classifierBytes = Option("--classifier-bytes", 256);
 int trainCount = smoke ? 24 : 100;
 int validationCount = smoke ? 16 : 100;
 int testCount = smoke ? 48 : 800;
@@ -128,6 +130,8 @@ IAugmenter<LabeledText> augmenter = Augmenters.Eda(new EdaOptions
     Copies = Copies,
     ProtectedTerms = ProtectedTerms.Default.WithGlossary(distinctive),
 }).ForLabeled();
+// The gentlest part of EDA alone, to tell which edits cost accuracy: WordNet synonym replacement, same protection and copies.
+IAugmenter<LabeledText> synonymsOnly = Augmenters.SynonymReplacement(0.1, ProtectedTerms.Default.WithGlossary(distinctive)).Copies(Copies).ForLabeled();
 
 // Prompts for label scoring. The base model reads 64 bytes at most and LabelScorer keeps a prompt's end, so a text is
 // cut to its first words (the definition's head, where FOLDOC names the kind of thing) before it goes into a prompt.
@@ -192,9 +196,18 @@ foreach (int seed in seeds)
     List<LabeledText> augmented = split.Train.AugmentAll(augmenter, seed);
     int augmentedEpochs = Math.Max(1, (int)Math.Round(epochs * (double)split.Train.Count / augmented.Count));
     Record($"(b) fine-tuned + EDA ×{Copies}", testTargets, FineTune(Tokenize(augmented), validation, test, seed, augmentedEpochs, stepsPerEpoch), clock.Elapsed);
+    clock.Restart();
+    List<LabeledText> synonymAugmented = split.Train.AugmentAll(synonymsOnly, seed);
+    int synonymEpochs = Math.Max(1, (int)Math.Round(epochs * (double)split.Train.Count / synonymAugmented.Count));
+    Record($"(b) fine-tuned + synonyms only ×{Copies}", testTargets, FineTune(Tokenize(synonymAugmented), validation, test, seed, synonymEpochs, stepsPerEpoch), clock.Elapsed);
     if (seed == seeds[0])
     {
         Console.WriteLine($"  ({augmented.Count} training texts after augmentation; the first: \"{Shorten(augmented[0].Text, 100)}\" → \"{Shorten(augmented[Math.Min(1, augmented.Count - 1)].Text, 100)}\")");
+    }
+
+    if (args.Contains("--no-prompting"))
+    {
+        continue;
     }
 
     // (c) zero-shot label scoring: no labelled data and no randomness, so it is computed once (same texts every seed).
@@ -213,23 +226,28 @@ foreach (int seed in seeds)
     Record("(c) zero-shot label scoring", testTargets, zeroShotPredictions.Value.Plain, zeroShotPredictions.Value.PlainTime);
     Record("(c) zero-shot, calibrated", testTargets, zeroShotPredictions.Value.Calibrated, zeroShotPredictions.Value.CalibratedTime);
 
-    // (d) in-context: the k training examples most similar to the query (character 3-gram cosine), calibrated.
-    clock.Restart();
-    var inContext = new InContextClassifier(
-        scorer,
-        [.. split.Train.Select(t => t with { Text = Snippet(t.Text, InContextBytes) })],
-        demonstrationTemplate,
-        inContextQuery,
-        labels,
-        new InContextOptions
-        {
-            K = k,
-            Selection = DemonstrationSelection.Similar,
-            Separator = "\n",
-            Seed = seed,
-            Scoring = new LabelScoringOptions { Verbalizations = verbalizations, Calibrate = true },
-        });
-    Record($"(d) in-context, k = {k} nearest, calibrated", testTargets, [.. inContext.PredictAll([.. testTextList.Select(t => Snippet(t, InContextBytes))]).Select(p => p.Index)], clock.Elapsed);
+    // (d) in-context: the k training examples most similar to the query (character 3-gram cosine), plain and calibrated.
+    string[] inContextTexts = [.. testTextList.Select(t => Snippet(t, InContextBytes))];
+    LabeledText[] pool = [.. split.Train.Select(t => t with { Text = Snippet(t.Text, InContextBytes) })];
+    foreach (bool calibrate in new[] { false, true })
+    {
+        clock.Restart();
+        var inContext = new InContextClassifier(
+            scorer,
+            pool,
+            demonstrationTemplate,
+            inContextQuery,
+            labels,
+            new InContextOptions
+            {
+                K = k,
+                Selection = DemonstrationSelection.Similar,
+                Separator = "\n",
+                Seed = seed,
+                Scoring = new LabelScoringOptions { Verbalizations = verbalizations, Calibrate = calibrate },
+            });
+        Record($"(d) in-context, k = {k} nearest{(calibrate ? ", calibrated" : "")}", testTargets, [.. inContext.PredictAll(inContextTexts).Select(p => p.Index)], clock.Elapsed);
+    }
 }
 
 // The table: mean ± sample standard deviation over seeds.
@@ -260,7 +278,7 @@ Console.WriteLine($"Total {total.Elapsed.TotalSeconds:F0} s; {torch.get_num_thre
 return 0;
 
 List<TokenExample> Tokenize(IEnumerable<LabeledText> examples)
-    => [.. examples.Select(e => new TokenExample(Truncate(tokenizer.Encode(e.Text), Context), labelIndex[e.Label]))];
+    => [.. examples.Select(e => new TokenExample(Truncate(tokenizer.Encode(e.Text), classifierBytes), labelIndex[e.Label]))];
 
 // Fine-tunes a fresh classifier (a copy of the base weights, a new head) and returns its test predictions.
 int[] FineTune(List<TokenExample> train, List<TokenExample> validation, List<TokenExample> test, int seed, int runEpochs, int evaluateEvery)
@@ -275,15 +293,16 @@ int[] FineTune(List<TokenExample> train, List<TokenExample> validation, List<Tok
         .WithLearningRates(group => group.Kind == LayerGroupKind.Head ? headRate : bodyRate)
         .EvaluateEvery(evaluateEvery)
         .Evaluate(Metrics.Accuracy())
-        .Fit(train, validation, new TokenCollator(ByteTokenizer.PaddingId, Context));
-    Console.WriteLine($"    {train.Count} examples, {result.Steps} steps, best validation loss {result.BestMetric:F3} at step {result.BestStep} ({result.StopReason})");
+        .Fit(train, validation, new TokenCollator(ByteTokenizer.PaddingId, classifierBytes));
+    Console.WriteLine($"    {train.Count} examples, {result.Steps} steps, best validation loss {result.BestMetric:F3} at step {result.BestStep} ({result.StopReason}); " +
+        $"validation accuracy {result.FinalMetrics.GetValueOrDefault("validation.accuracy"):F3}");
     return Predict(classifier, test);
 }
 
 int[] Predict(Gpt2MeanPoolClassifier classifier, List<TokenExample> examples)
 {
     classifier.eval();
-    var collator = new TokenCollator(ByteTokenizer.PaddingId, Context);
+    var collator = new TokenCollator(ByteTokenizer.PaddingId, classifierBytes);
     var predictions = new List<int>(examples.Count);
     using var noGrad = torch.no_grad();
     for (int start = 0; start < examples.Count; start += 64)
