@@ -88,7 +88,7 @@ public sealed partial class Gpt2LMHeadModel : ICausalLanguageModel
             return nn.functional.linear(lastHidden, OutputWeight).MoveToOuterDisposeScope();
         }
 
-        ValidateInput(inputIds, null);
+        CausalModelInputs.Validate(inputIds, null, Config.ContextLength);
         cache.EnsureUsable(LayerCount, inputIds.size(0), inputIds.size(1), ContextLength);
 
         using var scope = torch.NewDisposeScope();

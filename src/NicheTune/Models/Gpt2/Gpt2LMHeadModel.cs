@@ -109,68 +109,12 @@ public sealed partial class Gpt2LMHeadModel : nn.Module<Tensor, Tensor>, IHidden
     public Tensor HiddenStates(Tensor inputIds, Tensor? attentionMask = null)
     {
         ArgumentNullException.ThrowIfNull(inputIds);
-        ValidateInput(inputIds, attentionMask);
+        CausalModelInputs.Validate(inputIds, attentionMask, Config.ContextLength);
 
         using var scope = torch.NewDisposeScope();
-        var mask = attentionMask is null ? null : BuildAttentionMask(attentionMask, inputIds.size(1));
+        var mask = attentionMask is null ? null : CausalModelInputs.AttentionMask(attentionMask, inputIds.size(1));
         var hidden = _transformer.forward(inputIds, mask);
         return hidden.MoveToOuterDisposeScope();
-    }
-
-    private void ValidateInput(Tensor inputIds, Tensor? attentionMask)
-    {
-        if (inputIds.dim() != 2)
-        {
-            throw new ArgumentException(
-                $"inputIds must have shape [batch, length] but has {inputIds.dim()} dimensions; add a batch dimension with unsqueeze(0).",
-                nameof(inputIds));
-        }
-
-        if (inputIds.dtype != ScalarType.Int64 && inputIds.dtype != ScalarType.Int32)
-        {
-            throw new ArgumentException(
-                $"inputIds must hold integer token ids (int64 or int32) but has dtype {inputIds.dtype}.",
-                nameof(inputIds));
-        }
-
-        var length = inputIds.size(1);
-        if (length < 1)
-        {
-            throw new ArgumentException("inputIds must contain at least one token per sequence.", nameof(inputIds));
-        }
-
-        if (length > Config.ContextLength)
-        {
-            throw new ArgumentException(
-                $"Sequence length {length} exceeds the model's context length (ContextLength = {Config.ContextLength}); " +
-                $"truncate or split the input to at most {Config.ContextLength} tokens.",
-                nameof(inputIds));
-        }
-
-        if (attentionMask is not null &&
-            (attentionMask.dim() != 2 || attentionMask.size(0) != inputIds.size(0) || attentionMask.size(1) != length))
-        {
-            throw new ArgumentException(
-                $"attentionMask must have the same [batch, length] shape as inputIds ([{inputIds.size(0)}, {length}]) " +
-                $"but has {attentionMask.dim()} dimensions with shape [{string.Join(", ", attentionMask.shape)}].",
-                nameof(attentionMask));
-        }
-    }
-
-    /// <summary>
-    /// Combines causality with key padding into a boolean [B, 1, T, T] mask (true = may attend).
-    /// Every query may always attend to itself: that changes nothing for real tokens, but keeps a
-    /// padded query from having no allowed key at all. libtorch 2.10's CPU kernel happens to return
-    /// zeros for such rows, but a softmax over nothing is NaN in other kernels and versions, and a NaN
-    /// there would poison the gradients through the backward pass.
-    /// </summary>
-    private static Tensor BuildAttentionMask(Tensor attentionMask, long length)
-    {
-        var device = attentionMask.device;
-        var keyIsReal = attentionMask.to_type(ScalarType.Bool).view(attentionMask.size(0), 1, 1, length);
-        var self = torch.eye(length, dtype: ScalarType.Bool, device: device);
-        var causal = torch.ones(length, length, dtype: ScalarType.Bool, device: device).tril_();
-        return keyIsReal.logical_or(self).logical_and_(causal);
     }
 
     private void InitializeWeights()

@@ -114,10 +114,10 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>, ICausalLanguag
     public Tensor HiddenStates(Tensor inputIds, Tensor? attentionMask = null)
     {
         ArgumentNullException.ThrowIfNull(inputIds);
-        ValidateInput(inputIds, attentionMask, 0);
+        CausalModelInputs.Validate(inputIds, attentionMask, Config.ContextLength);
 
         using var scope = torch.NewDisposeScope();
-        var mask = attentionMask is null ? null : BuildAttentionMask(attentionMask, inputIds.size(1));
+        var mask = attentionMask is null ? null : CausalModelInputs.AttentionMask(attentionMask, inputIds.size(1));
         return _model.Forward(inputIds, mask, null).MoveToOuterDisposeScope();
     }
 
@@ -125,7 +125,7 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>, ICausalLanguag
     public Tensor NextTokenLogits(Tensor inputIds, KeyValueCache? cache = null)
     {
         ArgumentNullException.ThrowIfNull(inputIds);
-        ValidateInput(inputIds, null, cache?.Length ?? 0);
+        CausalModelInputs.Validate(inputIds, null, Config.ContextLength, cache?.Length ?? 0);
         cache?.EnsureUsable(LayerCount, inputIds.size(0), inputIds.size(1), ContextLength);
 
         using var scope = torch.NewDisposeScope();
@@ -136,59 +136,6 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>, ICausalLanguag
 
     private Tensor Project(Tensor hidden) =>
         _lmHead is null ? nn.functional.linear(hidden, _model.TokenEmbedding.Weight) : _lmHead.call(hidden);
-
-    private void ValidateInput(Tensor inputIds, Tensor? attentionMask, long cached)
-    {
-        if (inputIds.dim() != 2)
-        {
-            throw new ArgumentException(
-                $"inputIds must have shape [batch, length] but has {inputIds.dim()} dimensions; add a batch dimension with unsqueeze(0).",
-                nameof(inputIds));
-        }
-
-        if (inputIds.dtype != ScalarType.Int64 && inputIds.dtype != ScalarType.Int32)
-        {
-            throw new ArgumentException(
-                $"inputIds must hold integer token ids (int64 or int32) but has dtype {inputIds.dtype}.",
-                nameof(inputIds));
-        }
-
-        var length = inputIds.size(1);
-        if (length < 1)
-        {
-            throw new ArgumentException("inputIds must contain at least one token per sequence.", nameof(inputIds));
-        }
-
-        if (cached + length > Config.ContextLength)
-        {
-            throw new ArgumentException(
-                $"Sequence length {cached + length} exceeds the model's context length (ContextLength = {Config.ContextLength}); " +
-                $"truncate or split the input to at most {Config.ContextLength} tokens.",
-                nameof(inputIds));
-        }
-
-        if (attentionMask is not null &&
-            (attentionMask.dim() != 2 || attentionMask.size(0) != inputIds.size(0) || attentionMask.size(1) != length))
-        {
-            throw new ArgumentException(
-                $"attentionMask must have the same [batch, length] shape as inputIds ([{inputIds.size(0)}, {length}]) " +
-                $"but has shape [{string.Join(", ", attentionMask.shape)}].",
-                nameof(attentionMask));
-        }
-    }
-
-    /// <summary>
-    /// Causality plus key padding as a boolean [B, 1, T, T] mask (true = may attend). Each query may always see
-    /// itself, so a padded query never has an empty row (a softmax over nothing is NaN in some kernels).
-    /// </summary>
-    private static Tensor BuildAttentionMask(Tensor attentionMask, long length)
-    {
-        var device = attentionMask.device;
-        var keyIsReal = attentionMask.to_type(ScalarType.Bool).view(attentionMask.size(0), 1, 1, length);
-        var self = torch.eye(length, dtype: ScalarType.Bool, device: device);
-        var causal = torch.ones(length, length, dtype: ScalarType.Bool, device: device).tril_();
-        return keyIsReal.logical_or(self).logical_and_(causal);
-    }
 
     private void InitializeWeights()
     {
