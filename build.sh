@@ -5,6 +5,7 @@
 #   ./build.sh test            build everything and run the tests
 #   ./build.sh quickstart      run the QuickStart sample: a small fine-tune on real FOLDOC text
 #   ./build.sh sample NAME     run samples/NAME (extra arguments are passed on, e.g. --smoke)
+#   ./build.sh samples-smoke   run every sample with --smoke (a few steps each; what CI runs after the tests)
 #   ./build.sh bench [filter]  run the BenchmarkDotNet suite (optionally filtered)
 #   ./build.sh bench-guard     the hot loop's guard: trainer overhead ratio and RSS growth; fails above limits
 #   ./build.sh pack            build the NuGet package into artifacts/packages
@@ -14,7 +15,7 @@ cd "$(dirname "$0")"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 CONFIGURATION=${CONFIGURATION:-Release}
 
-usage() { sed -n '4,11p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '5,11p' "$0" | sed 's/^# \{0,1\}//'; }
 
 prerequisites() { ./eng/install-prerequisites.sh; }
 
@@ -43,6 +44,16 @@ case "$cmd" in
     prerequisites
     [ $# -ge 1 ] || { echo "build.sh sample NAME [args]" >&2; exit 2; }
     run_sample "$@"
+    ;;
+  samples-smoke)
+    prerequisites
+    for dir in samples/*/; do
+      name=$(basename "$dir")
+      [ -f "$dir/$name.csproj" ] || continue
+      echo "== sample $name --smoke"
+      # Smoke runs use a throw-away cache, so CI never reuses (or fills) a developer's base-model cache.
+      NICHETUNE_CACHE=${NICHETUNE_CACHE:-$(mktemp -d)} run_sample "$name" --smoke
+    done
     ;;
   bench)
     prerequisites
