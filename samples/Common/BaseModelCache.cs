@@ -74,6 +74,20 @@ internal static class BaseModelCache
         return model;
     }
 
+    /// <summary>Detached copies of every tensor of <paramref name="model"/>: base weights that outlive the model.</summary>
+    public static Dictionary<string, TorchSharp.torch.Tensor> Snapshot(TorchSharp.torch.nn.Module model) =>
+        model.state_dict().ToDictionary(p => p.Key, p => p.Value.detach().clone(), StringComparer.Ordinal);
+
+    /// <summary>Copies <paramref name="weights"/> (from <see cref="Snapshot"/>) into a model of the same architecture.</summary>
+    public static void Restore(TorchSharp.torch.nn.Module model, IReadOnlyDictionary<string, TorchSharp.torch.Tensor> weights)
+    {
+        using var noGrad = TorchSharp.torch.no_grad();
+        foreach ((string name, TorchSharp.torch.Tensor tensor) in model.state_dict())
+        {
+            tensor.copy_(weights[name]);
+        }
+    }
+
     private static string Key(Gpt2Config config, string recipe, string dataFile)
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);

@@ -143,7 +143,7 @@ using (var pretrained = BaseModelCache.GetOrPretrain(NewConfig(), recipe, Path.C
 }, useCache: !args.Contains("--no-cache")))
 {
     // state_dict() hands out the live tensors; a detached clone is what survives the model's disposal.
-    baseWeights = pretrained.state_dict().ToDictionary(p => p.Key, p => p.Value.detach().clone());
+    baseWeights = BaseModelCache.Snapshot(pretrained);
     pretrainClock.Stop();
 }
 
@@ -258,14 +258,7 @@ return 0;
 T WithBase<T>(Func<Gpt2LMHeadModel, T> use)
 {
     using var model = NewModel();
-    using (torch.no_grad())
-    {
-        foreach ((string name, Tensor tensor) in model.state_dict())
-        {
-            tensor.copy_(baseWeights[name]);
-        }
-    }
-
+    BaseModelCache.Restore(model, baseWeights);
     return use(model);
 }
 

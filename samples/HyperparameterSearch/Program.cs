@@ -65,7 +65,7 @@ Gpt2Config Config() => new()
 };
 
 // 1. The base model, pretrained once on general English and cached (so a resumed study fine-tunes the same base).
-var baseWeights = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+Dictionary<string, Tensor> baseWeights;
 torch.manual_seed(2026);
 using (var baseModel = BaseModelCache.GetOrPretrain(Config(), $"{pretrainSteps} steps of batch 32 × {Context} bytes from {glosses.Count} glosses, AdamW lr 0.003, linear warm-up 10 % then cosine to 0.1, seed 2026",
     Path.Combine(dataFolder, "wordnet-glosses-subset.txt"), model =>
@@ -77,10 +77,7 @@ using (var baseModel = BaseModelCache.GetOrPretrain(Config(), $"{pretrainSteps} 
         return pretrained.TrainingLoss.IsDefaultOrEmpty ? $"- {pretrained.Steps} steps" : $"- {pretrained.Steps} steps, last logged training loss {pretrained.TrainingLoss[^1].Loss:F3}";
     }))
 {
-    foreach ((string name, Tensor tensor) in baseModel.state_dict())
-    {
-        baseWeights[name] = tensor.detach().clone();
-    }
+    baseWeights = BaseModelCache.Snapshot(baseModel);
 }
 
 // 2. The study: TPE, pruning, SQLite. Run again with the same --out to continue it.
@@ -106,13 +103,7 @@ double Objective(Trial trial)
 
     using var scope = torch.NewDisposeScope();
     using var model = new Gpt2LMHeadModel(Config());
-    using (torch.no_grad())
-    {
-        foreach ((string name, Tensor tensor) in model.state_dict())
-        {
-            tensor.copy_(baseWeights[name]);
-        }
-    }
+    BaseModelCache.Restore(model, baseWeights);
     var clock = Stopwatch.StartNew();
     FineTuneResult result = FineTuner.For(model)
         .WithObjective(Objectives.CausalLanguageModeling())
