@@ -4,7 +4,7 @@ using TorchSharp;
 namespace NicheTune.Benchmarks.Guard;
 
 /// <summary>
-/// <c>dotnet run -c Release -- guard [--rounds N] [--max-rounds N] [--steps S] [--rss-steps N] [--only overhead|rss|freeze|speed|bf16-quality|anatomy] [--verbose]</c>: the hot loop's
+/// <c>dotnet run -c Release -- guard [--rounds N] [--max-rounds N] [--steps S] [--rss-steps N] [--only overhead|rss|freeze|speed|bf16-quality|sweep|anatomy] [--verbose]</c>: the hot loop's
 /// limits from DESIGN.md. Exit code 0 when the Trainer's step is within 3 % of the raw step and RSS grows under 3 %;
 /// bit 1 set for the overhead, bit 2 for RSS, bit 4 for the freezing step ratios, bit 8 for the fp32 speed targets, bit 16 for
 /// the bf16 speed target, bit 32 for the bf16 quality check. The last two lines are always <c>rss growth: X.X%</c> and
@@ -17,10 +17,17 @@ internal static class GuardRunner
 
     public static int Run(string[] args)
     {
-        if (args.Length == 6 && args[0] == "--child" && args[2] == "--steps" && args[4] == "--out" && args[1] is "naive" or "nichetune" or "nichetune-bf16")
+        if (args.Length is 6 or 8 && args[0] == "--child" && args[2] == "--steps" && args[4] == "--out" && args[1] is "naive" or "nichetune" or "nichetune-bf16")
         {
             TorchBackend.EnsureAvailable();
-            return SpeedGuard.Child(args[1], int.Parse(args[3], CultureInfo.InvariantCulture), args[5]);
+            Workload.ModelShape? shape = null;
+            if (args.Length == 8 && args[6] == "--shape")
+            {
+                int[] v = [.. args[7].Split(',').Select(x => int.Parse(x, CultureInfo.InvariantCulture))];
+                shape = Workload.ModelShape.Benchmark with { VocabularySize = v[0], ContextLength = v[1], BatchSize = v[2] };
+            }
+
+            return SpeedGuard.Child(args[1], int.Parse(args[3], CultureInfo.InvariantCulture), args[5], shape);
         }
 
         CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
@@ -40,7 +47,7 @@ internal static class GuardRunner
                 "--max-rounds" => Positive(value, out maxRounds),
                 "--steps" => Positive(value, out steps),
                 "--rss-steps" => Positive(value, out rssSteps),
-                "--only" when value is "overhead" or "rss" or "freeze" or "speed" or "bf16-quality" or "anatomy" => (only = value) is not null,
+                "--only" when value is "overhead" or "rss" or "freeze" or "speed" or "bf16-quality" or "sweep" or "anatomy" => (only = value) is not null,
                 "--verbose" => verbose = true,
                 _ => false,
             };
@@ -48,7 +55,7 @@ internal static class GuardRunner
             {
                 Console.Error.WriteLine(
                     $"guard: cannot use '{string.Join(' ', args[i..Math.Min(i + 2, args.Length)])}'; the options are --rounds N, --max-rounds N, --steps S, " +
-                    "--rss-steps N (positive integers), --only overhead|rss|freeze|speed|bf16-quality|anatomy and --verbose.");
+                    "--rss-steps N (positive integers), --only overhead|rss|freeze|speed|bf16-quality|sweep|anatomy and --verbose.");
                 return 64;
             }
 
@@ -68,6 +75,12 @@ internal static class GuardRunner
         TextWriter output = Console.Out;
         bool bf16Supported = NicheTune.Training.MixedPrecision.IsSupported(NicheTune.Training.Precision.BFloat16, torch.CPU, out string bf16Reason);
         output.WriteLine($"NicheTune hot-loop guard: torch threads {torch.get_num_threads()}, {Environment.ProcessorCount} processors, .NET {Environment.Version}; bf16: {(bf16Supported ? "yes" : "no")} ({bf16Reason})");
+        if (only == "sweep")
+        {
+            SpeedGuard.Sweep(Math.Max(steps, 4), output, bf16Supported);
+            return 0;
+        }
+
         if (only == "anatomy")
         {
             StepAnatomy.Run(steps, output);

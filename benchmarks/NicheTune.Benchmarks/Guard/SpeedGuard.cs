@@ -36,7 +36,7 @@ internal static class SpeedGuard
                 ChildResult result = RunChild(side, steps);
                 (side == "naive" ? naive : side == "nichetune" ? nicheTune : lowPrecision).Add(result);
                 output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"   round {round + 1} {side,-14} median step {Statistics.Median(result.Milliseconds[1..]),8:F1} ms  peak RSS {ProcessMemory.Mebibytes(result.PeakBytes),7:F0} MiB  loss {result.Losses[0]:F4} → {result.Losses[^1]:F4}"));
+                    $"   round {round + 1} {side,-14} median step {Statistics.Median(result.Milliseconds[1..]),8:F1} ms  peak RSS {ProcessMemory.Mebibytes(result.PeakBytes),7:F0} MiB  page faults/step {Statistics.Median(result.PageFaults[1..]),8:F0}  loss {result.Losses[0]:F4} → {result.Losses[^1]:F4}"));
             }
         }
 
@@ -72,10 +72,47 @@ internal static class SpeedGuard
         return (speedup, peak, lossDifference, bf16Speedup);
     }
 
-    /// <summary>The child side: <c>guard --child naive|nichetune --steps N --out FILE</c>.</summary>
-    public static int Child(string side, int steps, string outFile)
+    /// <summary>
+    /// tokens/s and peak memory against vocabulary size and context (<c>guard --only sweep</c>): every side in its own
+    /// process for each shape, the batch chosen so that a step always holds 2,048 tokens.
+    /// </summary>
+    public static void Sweep(int steps, TextWriter output, bool bf16)
     {
-        using TrainingWorkload workload = TrainingWorkload.Create(ModelShape.Benchmark, steps);
+        int[] vocabularies = [8192, 32768, 50257, 131072];
+        int[] contexts = [128, 512];
+        string[] sides = bf16 ? ["naive", "nichetune", "nichetune-bf16"] : ["naive", "nichetune"];
+        output.WriteLine($"== sweep: tokens/s and peak RSS by vocabulary and context, 2,048 tokens per step, median of steps 2–{steps} per side");
+        output.WriteLine($"   | vocabulary | context | batch | {string.Join(" | ", sides.Select(s => $"{s} tokens/s | {s} peak MiB"))} | speedup | {(bf16 ? "bf16 speedup |" : "")}");
+        foreach (int context in contexts)
+        {
+            foreach (int vocabulary in vocabularies)
+            {
+                ModelShape shape = ModelShape.Benchmark with { VocabularySize = vocabulary, ContextLength = context, BatchSize = 2048 / context };
+                var cells = new List<string>();
+                var tokensPerSecond = new Dictionary<string, double>();
+                foreach (string side in sides)
+                {
+                    ChildResult result = RunChild(side, steps, shape);
+                    double ms = Statistics.Median(result.Milliseconds[1..]);
+                    tokensPerSecond[side] = 2048 / ms * 1000;
+                    cells.Add(string.Create(CultureInfo.InvariantCulture, $"{tokensPerSecond[side]:F0} | {ProcessMemory.Mebibytes(result.PeakBytes):F0}"));
+                }
+
+                string speedups = string.Create(CultureInfo.InvariantCulture, $"{tokensPerSecond["nichetune"] / tokensPerSecond["naive"]:F2} |");
+                if (bf16)
+                {
+                    speedups += string.Create(CultureInfo.InvariantCulture, $" {tokensPerSecond["nichetune-bf16"] / tokensPerSecond["naive"]:F2} |");
+                }
+
+                output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"   | {vocabulary:N0} | {context} | {shape.BatchSize} | {string.Join(" | ", cells)} | {speedups}"));
+            }
+        }
+    }
+
+    /// <summary>The child side: <c>guard --child naive|nichetune|nichetune-bf16 --steps N --out FILE [--shape V,C,B]</c>.</summary>
+    public static int Child(string side, int steps, string outFile, ModelShape? shape = null)
+    {
+        using TrainingWorkload workload = TrainingWorkload.Create(shape ?? ModelShape.Benchmark, steps);
         using var recorder = new StepRecorder(steps + 1);
         var losses = new double[steps];
         recorder.Mark();
@@ -90,13 +127,15 @@ internal static class SpeedGuard
                 precision: side == "nichetune-bf16" ? NicheTune.Training.Precision.BFloat16 : NicheTune.Training.Precision.Float32);
         }
 
-        double[] ms = [.. recorder.Samples().Select(s => s.Milliseconds)];
-        var result = new ChildResult(side, ms, losses, PeakResident());
+        StepSample[] samples = recorder.Samples();
+        double[] ms = [.. samples.Select(s => s.Milliseconds)];
+        double[] faults = [.. samples.Select(s => (double)s.PageFaults)];
+        var result = new ChildResult(side, ms, losses, PeakResident(), faults);
         File.WriteAllText(outFile, JsonSerializer.Serialize(result));
         return 0;
     }
 
-    private static ChildResult RunChild(string side, int steps)
+    private static ChildResult RunChild(string side, int steps, ModelShape? shape = null)
     {
         string outFile = Path.Combine(Path.GetTempPath(), $"nichetune-speed-{Environment.ProcessId}-{side}-{Guid.NewGuid():N}.json");
         string self = Environment.ProcessPath!;
@@ -109,6 +148,12 @@ internal static class SpeedGuard
         foreach (string arg in new[] { "guard", "--child", side, "--steps", steps.ToString(CultureInfo.InvariantCulture), "--out", outFile })
         {
             start.ArgumentList.Add(arg);
+        }
+
+        if (shape is not null)
+        {
+            start.ArgumentList.Add("--shape");
+            start.ArgumentList.Add(string.Create(CultureInfo.InvariantCulture, $"{shape.VocabularySize},{shape.ContextLength},{shape.BatchSize}"));
         }
 
         using Process child = Process.Start(start)!;
@@ -138,7 +183,7 @@ internal static class SpeedGuard
         return -1;
     }
 
-    internal sealed record ChildResult(string Side, double[] Milliseconds, double[] Losses, long PeakBytes);
+    internal sealed record ChildResult(string Side, double[] Milliseconds, double[] Losses, long PeakBytes, double[] PageFaults);
 
     private sealed class LossRecorder(double[] losses) : NicheTune.Training.ITrainingCallback
     {
