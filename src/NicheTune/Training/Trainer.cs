@@ -133,6 +133,7 @@ internal sealed class Trainer<TBatch, TExample>
             }
 
             SelectPrecision();
+            NativeAllocator.RetainFreedMemory();
             Log.TrainingStarted(_logger, _objective.Name, _s.Optimizer.Name, totalSteps, stepsPerEpoch, _trainable.Sum(p => p.numel()), _groups.Length, _state.GlobalStep);
             TrainLoop(batchesPerEpoch, totalSteps, cancellationToken);
             return Finish(totalSteps, cancellationToken);
