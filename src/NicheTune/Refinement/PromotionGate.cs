@@ -71,9 +71,18 @@ public sealed class PromotionGateOptions
     /// <value>Accuracy and macro-F1, each tolerating a drop of 0.01.</value>
     public IReadOnlyList<PromotionMetric> Metrics { get; init; } = [PromotionMetric.Accuracy(0.01), PromotionMetric.MacroF1(0.01)];
 
-    /// <summary>Whether every gold label is also a slice (<c>"label = networking"</c>): a class the challenger got worse at blocks it.</summary>
+    /// <summary>
+    /// Whether every gold label is also a slice (<c>"label = networking"</c>), compared by that class's recall and F1 (from
+    /// the whole set's confusion matrix, so the F1 also counts the examples wrongly given the class): a class the
+    /// challenger got worse at blocks it. The metrics of <see cref="Metrics"/> do not suit one-class slices (in them
+    /// accuracy is the recall and a macro average mostly counts classes the examples were mistaken for).
+    /// </summary>
     /// <value><see langword="true"/>.</value>
     public bool SliceByLabel { get; init; } = true;
+
+    /// <summary>The largest drop of a class's recall or F1 that does not block promotion (<see cref="SliceByLabel"/>).</summary>
+    /// <value>0.02.</value>
+    public double ClassTolerance { get; init; } = 0.02;
 
     /// <summary>
     /// Slices of your own: the slice an evaluation example belongs to (e.g. <c>"short"</c>, <c>"source = forum"</c>), or
@@ -121,7 +130,7 @@ public sealed class PromotionDecision
     /// <summary>Whether the challenger may replace the champion: no gated comparison regressed beyond its tolerance.</summary>
     public bool Promote => Regressions.Count == 0;
 
-    /// <summary>Every comparison: the whole set first, then the slices in name order; metrics in the order configured.</summary>
+    /// <summary>Every comparison: the whole set first, then the label slices in label order, then your own slices in name order.</summary>
     public IReadOnlyList<MetricComparison> Comparisons { get; }
 
     /// <summary>The comparisons that block promotion, worst (furthest beyond its tolerance) first; empty when promoted.</summary>
@@ -189,6 +198,7 @@ public sealed class PromotionGate
     private readonly Dictionary<string, int> _labelIndex;
     private readonly PromotionGateOptions _options;
     private readonly (string Name, int[] Members)[] _slices;
+    private readonly int[] _support;
 
     /// <summary>Creates a gate over a fixed evaluation set.</summary>
     /// <param name="evaluationSet">The curated examples both models are judged on; keep it fixed across rounds.</param>
@@ -228,6 +238,11 @@ public sealed class PromotionGate
             throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"MinimumSliceSize is {_options.MinimumSliceSize}; use 1 (gate every slice) or more."), nameof(options));
         }
 
+        if (!(_options.ClassTolerance >= 0) || double.IsInfinity(_options.ClassTolerance))
+        {
+            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"ClassTolerance is {_options.ClassTolerance}; use 0 or a small positive number, e.g. 0.02."), nameof(options));
+        }
+
         _evaluation = [.. evaluationSet];
         _labels = [.. labels];
         _labelIndex = _labels.Select((l, i) => (l, i)).ToDictionary(p => p.l, p => p.i, StringComparer.Ordinal);
@@ -240,11 +255,6 @@ public sealed class PromotionGate
                 throw new ArgumentException($"Evaluation example {i} has label '{example.Label}', which is not in the label set ({string.Join(", ", _labels)}); add it or fix the example.", nameof(evaluationSet));
             }
 
-            if (_options.SliceByLabel)
-            {
-                Add(members, "label = " + example.Label, i);
-            }
-
             if (_options.SliceOf?.Invoke(example) is { } slice)
             {
                 Add(members, slice, i);
@@ -252,13 +262,19 @@ public sealed class PromotionGate
         }
 
         _slices = [.. members.Select(m => (m.Key, m.Value.ToArray()))];
+        _support = new int[_labels.Length];
+        foreach (LabeledText example in _evaluation)
+        {
+            _support[_labelIndex[example.Label]]++;
+        }
     }
 
     /// <summary>The fixed evaluation set.</summary>
     public IReadOnlyList<LabeledText> EvaluationSet => _evaluation;
 
-    /// <summary>The slices and their sizes, in name order.</summary>
-    public IReadOnlyList<(string Slice, int Examples)> Slices => [.. _slices.Select(s => (s.Name, s.Members.Length))];
+    /// <summary>The slices and their sizes: the label slices in label order (when <see cref="PromotionGateOptions.SliceByLabel"/>), then your own in name order.</summary>
+    public IReadOnlyList<(string Slice, int Examples)> Slices
+        => [.. (_options.SliceByLabel ? _labels.Select((l, c) => (LabelSlice(l), _support[c])) : []), .. _slices.Select(s => (s.Name, s.Members.Length))];
 
     /// <summary>Runs both models over the evaluation texts and compares them.</summary>
     /// <param name="champion">The current model: evaluation texts → one predicted label each.</param>
@@ -295,6 +311,18 @@ public sealed class PromotionGate
         ClassificationReport championAll = ClassificationReport.FromLabels(targets, champion, classCount, names);
         ClassificationReport challengerAll = ClassificationReport.FromLabels(targets, challenger, classCount, names);
         AddComparisons(comparisons, "all", targets.Length, championAll, challengerAll, gated: true);
+        if (_options.SliceByLabel)
+        {
+            for (int c = 0; c < _labels.Length; c++)
+            {
+                string slice = LabelSlice(_labels[c]);
+                bool gated = _support[c] >= _options.MinimumSliceSize;
+                ClassScores a = championAll.Classes[c], b = challengerAll.Classes[c];
+                comparisons.Add(new MetricComparison(slice, _support[c], "recall", a.Recall, b.Recall, _options.ClassTolerance, gated));
+                comparisons.Add(new MetricComparison(slice, _support[c], "f1", a.F1, b.F1, _options.ClassTolerance, gated));
+            }
+        }
+
         foreach ((string name, int[] members) in _slices)
         {
             int[] sliceTargets = [.. members.Select(i => targets[i])];
@@ -343,6 +371,8 @@ public sealed class PromotionGate
             throw new ArgumentException($"There are {predictions.Count} predictions for {_evaluation.Length} evaluation examples; give one per example, in order.", parameter);
         }
     }
+
+    private static string LabelSlice(string label) => "label = " + label;
 
     private static void Add(SortedDictionary<string, List<int>> members, string slice, int index)
     {

@@ -29,21 +29,24 @@ public sealed class PromotionGateTests
         decision.Champion.Accuracy.Should().BeApproximately(9 / 12.0, 1e-12);
         decision.Challenger.Accuracy.Should().BeApproximately(10 / 12.0, 1e-12);
 
-        // Slice C: accuracy 3/4 → 2/4. Its macro-F1 averages C and B (B is predicted, so present): champion C F1 = 6/7,
-        // B 0 → 3/7; challenger C F1 = 2·2/(2+4) = 2/3, B 0 → 1/3.
-        decision.Regressions.Select(r => (r.Slice, r.Metric)).Should().Equal(("label = C", "accuracy"), ("label = C", "f1.macro"));
+        // Class C (whole-set confusion): recall 3/4 → 2/4; F1 2·3/(3+4) = 6/7 → 2·2/(2+4) = 2/3.
+        decision.Regressions.Select(r => (r.Slice, r.Metric)).Should().Equal(("label = C", "recall"), ("label = C", "f1"));
         MetricComparison worst = decision.Regressions[0];
-        worst.Should().BeEquivalentTo(new { Examples = 4, Champion = 0.75, Challenger = 0.5, Tolerance = 0.01, Gated = true });
+        worst.Should().BeEquivalentTo(new { Examples = 4, Champion = 0.75, Challenger = 0.5, Tolerance = 0.02, Gated = true });
         worst.Change.Should().BeApproximately(-0.25, 1e-12);
-        decision.Regressions[1].Champion.Should().BeApproximately(3 / 7.0, 1e-12);
-        decision.Regressions[1].Challenger.Should().BeApproximately(1 / 3.0, 1e-12);
+        decision.Regressions[1].Champion.Should().BeApproximately(6 / 7.0, 1e-12);
+        decision.Regressions[1].Challenger.Should().BeApproximately(2 / 3.0, 1e-12);
+
+        // Class B improved: recall 1/2 → 1, F1 4/7 → 0.8.
+        decision.Comparisons.Where(c => c.Slice == "label = B").Select(c => (c.Metric, Math.Round(c.Champion, 6), Math.Round(c.Challenger, 6)))
+            .Should().Equal(("recall", 0.5, 1.0), ("f1", Math.Round(4 / 7.0, 6), 0.8));
 
         // Whole set: macro-F1 (0.8 + 4/7 + 6/7) / 3 → (1 + 0.8 + 2/3) / 3, an improvement.
         MetricComparison overall = decision.Comparisons.Single(c => c.Slice == "all" && c.Metric == "f1.macro");
         overall.Champion.Should().BeApproximately((0.8 + (4 / 7.0) + (6 / 7.0)) / 3, 1e-12);
         overall.Challenger.Should().BeApproximately((1 + 0.8 + (2 / 3.0)) / 3, 1e-12);
         overall.Regressed.Should().BeFalse();
-        decision.Summary.Should().Be("Refuse: 2 regression(s); worst: slice 'label = C' (4 examples) accuracy 0.7500 → 0.5000 (-0.2500, tolerance 0.0100).");
+        decision.Summary.Should().Be("Refuse: 2 regression(s); worst: slice 'label = C' (4 examples) recall 0.7500 → 0.5000 (-0.2500, tolerance 0.0200).");
     }
 
     [Fact]
@@ -52,13 +55,14 @@ public sealed class PromotionGateTests
         var gate = new PromotionGate(Evaluation, Labels, new PromotionGateOptions
         {
             Metrics = [PromotionMetric.Accuracy(0.25), PromotionMetric.MacroF1(0.1)],
+            ClassTolerance = 0.25,
         });
 
         PromotionDecision decision = gate.Compare(Champion, Challenger);
 
         decision.Promote.Should().BeTrue();
         decision.Regressions.Should().BeEmpty();
-        decision.Comparisons.Should().HaveCount(2 * 4, "two metrics on the whole set and three label slices");
+        decision.Comparisons.Should().HaveCount(2 * 4, "two metrics on the whole set, recall and F1 of three classes");
         decision.Summary.Should().StartWith("Promote: no regression beyond tolerance on 4 slice(s); accuracy on all 0.7500 → 0.8333 (+0.0833)");
     }
 
@@ -106,7 +110,8 @@ public sealed class PromotionGateTests
 
         decision.Challenger.Accuracy.Should().BeApproximately(8 / 12.0, 1e-12);
         decision.Challenger.ClassNames.Should().Equal("A", "B", "C", "(other)");
-        decision.Regressions.Select(r => r.Slice).Should().Equal("label = A", "all");
+        // Class A: recall 1 → 3/4 (−0.25); F1 0.8 → 2·3/(4+5) = 2/3 (−0.13); the whole set's accuracy 9/12 → 8/12 (−0.08).
+        decision.Regressions.Select(r => (r.Slice, r.Metric)).Should().Equal(("label = A", "recall"), ("label = A", "f1"), ("all", "accuracy"));
     }
 
     [Fact]
@@ -116,9 +121,9 @@ public sealed class PromotionGateTests
 
         markdown.Should().Contain("Refuse: 2 regression(s)")
             .And.Contain("### Regressions beyond tolerance")
-            .And.Contain("| label = C | 4 | accuracy | 0.7500 | 0.5000 | -0.2500 | 0.0100 |")
-            .And.Contain("| label = C | 4 | accuracy | 0.7500 | 0.5000 | -0.2500 | 0.0100 | **regressed** |")
-            .And.Contain("| label = B | 4 | accuracy | 0.5000 | 1.0000 | +0.5000 | 0.0100 | ok |")
+            .And.Contain("| label = C | 4 | recall | 0.7500 | 0.5000 | -0.2500 | 0.0200 |")
+            .And.Contain("| label = C | 4 | recall | 0.7500 | 0.5000 | -0.2500 | 0.0200 | **regressed** |")
+            .And.Contain("| label = B | 4 | recall | 0.5000 | 1.0000 | +0.5000 | 0.0200 | ok |")
             .And.Contain("| all | 12 | f1.macro |");
     }
 

@@ -4,7 +4,6 @@ using NicheTune.Augmentation;
 using NicheTune.Evaluation;
 using NicheTune.Refinement;
 using NicheTune.Tests.Support;
-using TorchSharp;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -13,42 +12,59 @@ namespace NicheTune.Tests.Refinement;
 [Collection(TorchCollection.Name)]
 public sealed class RefinementTrainingTests(ITestOutputHelper output)
 {
+    /// <summary>
+    /// On three fixed seeds: a champion trained on 40 FOLDOC labels, then 80 more labels chosen from a 600-entry pool by
+    /// entropy + diversity, by margin + diversity, or at random, each re-fine-tuned from the champion with replay. Every
+    /// strategy must beat the champion on the fixed 500-entry test set; the table (docs/refinement.md) is printed. Whether
+    /// uncertainty beats random is reported, not asserted: on this weak bag-of-bytes model it does not, reliably.
+    /// </summary>
     [Fact]
-    public void Measure_UncertaintyVersusRandom()
+    public void RefineWithReplay_ThreeSeedsThreeStrategies_EveryStrategyBeatsTheChampion()
     {
-        foreach (int seed in new[] { 1, 2, 3, 4, 5 })
+        const int Labels = 80;
+        var table = new List<string> { "| seed | champion | entropy, λ = 0.3 | margin, λ = 0.3 | random |", "| ---: | ---: | ---: | ---: | ---: |" };
+        foreach (int seed in new[] { 1, 2, 3 })
         {
             var (initial, pool, test) = FoldocCategories.Split(train: 40, validation: 600, test: 500, seed: seed);
             using TinyClassifier champion = FoldocRefinement.NewModel(seed);
             FoldocRefinement.Train(champion, initial, seed);
-            var start = Weights.Snapshot(champion);
+            var championWeights = Weights.Snapshot(champion);
             ClassificationReport before = FoldocRefinement.Evaluate(champion, test);
             float[][] probabilities = FoldocRefinement.Probabilities(champion, [.. pool.Select(p => p.Text)]);
-            int[] order = [.. Enumerable.Range(0, pool.Count)];
-            var results = new List<string> { $"seed {seed}: before acc {before.Accuracy:F3} f1 {before.F1(Average.Macro):F3}" };
-            foreach ((string name, Func<IReadOnlyList<int>> pick) in new (string, Func<IReadOnlyList<int>>)[]
+            int[] indices = [.. Enumerable.Range(0, pool.Count)];
+            int[] shuffled = [.. indices];
+            new Random(seed).Shuffle(shuffled);
+            var strategies = new (string Name, IReadOnlyList<int> Picked)[]
             {
-                ("entropy λ0.3", () => new UncertaintySampler().Select(order, i => probabilities[i], 80, i => pool[i].Text).Select(s => s.Index).ToList()),
-                ("entropy λ0", () => new UncertaintySampler(new UncertaintySamplerOptions { DiversityWeight = 0 }).Select(order, i => probabilities[i], 80).Select(s => s.Index).ToList()),
-                ("margin λ0.3", () => new UncertaintySampler(new UncertaintySamplerOptions { Measure = Uncertainty.Margin() }).Select(order, i => probabilities[i], 80, i => pool[i].Text).Select(s => s.Index).ToList()),
-                ("random", () => order.OrderBy(_ => 0).ToList() is var l ? Shuffle(l, seed).Take(80).ToList() : []),
-            })
+                ("entropy", [.. new UncertaintySampler().Select(indices, i => probabilities[i], Labels, i => pool[i].Text).Select(s => s.Index)]),
+                ("margin", [.. new UncertaintySampler(new UncertaintySamplerOptions { Measure = Uncertainty.Margin() }).Select(indices, i => probabilities[i], Labels, i => pool[i].Text).Select(s => s.Index)]),
+                ("random", shuffled[..Labels]),
+            };
+
+            var cells = new List<string> { Cell(before) };
+            foreach ((string name, IReadOnlyList<int> picked) in strategies)
             {
                 using TinyClassifier challenger = FoldocRefinement.NewModel(seed);
-                challenger.load_state_dict(start);
-                List<LabeledText> labelled = [.. pick().Select(i => pool[i])];
+                challenger.load_state_dict(championWeights);
+                List<LabeledText> labelled = [.. picked.Select(i => pool[i])];
                 FoldocRefinement.Train(challenger, RefinementData.MixWithReplay(labelled, initial, 1.0, seed), seed);
                 ClassificationReport after = FoldocRefinement.Evaluate(challenger, test);
-                results.Add(string.Create(CultureInfo.InvariantCulture, $"{name}: acc {after.Accuracy:F3} f1 {after.F1(Average.Macro):F3}"));
+                cells.Add(Cell(after));
+                after.F1(Average.Macro).Should().BeGreaterThan(before.F1(Average.Macro) + 0.05, $"{name} on seed {seed} adds {Labels} labels to 40");
+                after.Accuracy.Should().BeGreaterThan(before.Accuracy, $"{name} on seed {seed}");
             }
 
-            output.WriteLine(string.Join(" | ", results));
+            foreach (var weight in championWeights.Values)
+            {
+                weight.Dispose();
+            }
+
+            table.Add($"| {seed} | {string.Join(" | ", cells)} |");
         }
+
+        output.WriteLine("Accuracy / macro-F1 on the 500-entry test set:");
+        table.ForEach(output.WriteLine);
     }
 
-    private static List<int> Shuffle(List<int> list, int seed)
-    {
-        new Random(seed).Shuffle(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(list));
-        return list;
-    }
+    private static string Cell(ClassificationReport report) => string.Create(CultureInfo.InvariantCulture, $"{report.Accuracy:F3} / {report.F1(Average.Macro):F3}");
 }
