@@ -50,6 +50,6 @@ public sealed record FeedbackItem(
 /// <param name="Matched">Of those, records the filter kept (queued for writing).</param>
 /// <param name="Written">Queued records written to the file.</param>
 /// <param name="Dropped">Matching records dropped because the buffer was full (the writer could not keep up).</param>
-/// <param name="Failed">Queued records lost because a batch write failed; <paramref name="LastError"/> says why.</param>
-/// <param name="LastError">The last background write failure, or <see langword="null"/>.</param>
+/// <param name="Failed">Records lost because a batch write failed or the filter threw; <paramref name="LastError"/> says why.</param>
+/// <param name="LastError">The last write or filter failure, or <see langword="null"/>.</param>
 public sealed record FeedbackStatistics(long Items, long Labelled, long Flagged, long Observed, long Matched, long Written, long Dropped, long Failed, string? LastError);

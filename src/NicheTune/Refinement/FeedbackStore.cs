@@ -161,7 +161,14 @@ public sealed class FeedbackStore : IPredictionObserver, IDisposable
         _queue.Enqueue((record, reason));
         if (_queue.Count >= _options.BatchSize && _wake.CurrentCount == 0)
         {
-            _wake.Release();
+            try
+            {
+                _wake.Release();
+            }
+            catch (ObjectDisposedException)
+            {
+                // The store closed between the check above and here; the record stays unwritten, as after Dispose.
+            }
         }
     }
 

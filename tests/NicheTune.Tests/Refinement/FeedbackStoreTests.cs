@@ -196,6 +196,19 @@ public sealed class FeedbackStoreTests
     }
 
     [Fact]
+    public void Observe_FilterThrows_CountsTheFailureInsteadOfFailingTheRequest()
+    {
+        using var folder = new TempFolder();
+        using var store = new FeedbackStore(Path.Combine(folder.Path, "f.db"), new FeedbackStoreOptions { Filter = _ => throw new InvalidOperationException("bad filter") });
+
+        store.Invoking(s => s.Observe(Classified("x", 0.4f, 0.3f, 0.3f))).Should().NotThrow();
+
+        FeedbackStatistics statistics = store.GetStatistics();
+        statistics.Should().BeEquivalentTo(new { Observed = 1L, Matched = 0L, Failed = 1L, Items = 0L });
+        statistics.LastError.Should().Contain("InvalidOperationException").And.Contain("bad filter");
+    }
+
+    [Fact]
     public void Dispose_QueuedRecords_AreWritten()
     {
         using var folder = new TempFolder();
