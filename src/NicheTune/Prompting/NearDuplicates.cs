@@ -70,7 +70,7 @@ public static class NearDuplicates
         ArgumentOutOfRangeException.ThrowIfLessThan(shingleSize, 1);
     }
 
-    private static double Jaccard(int[] a, int[] b, double threshold)
+    internal static double Jaccard(int[] a, int[] b, double threshold)
     {
         if (a.Length == 0 && b.Length == 0)
         {
@@ -104,7 +104,7 @@ public static class NearDuplicates
         return (double)shared / (a.Length + b.Length - shared);
     }
 
-    private static int[] Shingles(string text, int size)
+    internal static int[] Shingles(string text, int size)
     {
         string normalized = Augmentation.AugmentationFilter.Normalize(text);
         if (normalized.Length < size)
