@@ -64,7 +64,7 @@ internal static class StepAnatomy
         }
     }
 
-    private static Dictionary<string, double> Measure(TrainingWorkload workload, string label, Func<string, bool> trainable, int steps, TextWriter output, long fusedChunk = 0, bool flat = false, ScalarType? matmul = null)
+    private static Dictionary<string, double> Measure(TrainingWorkload workload, string label, Func<string, bool> trainable, int steps, TextWriter output, long fusedChunk = 0, bool flat = false, ScalarType? matmul = null, bool lowBlocks = true)
     {
         workload.ResetWeights();
         var model = workload.Model;
@@ -94,7 +94,7 @@ internal static class StepAnatomy
                 clock.Restart();
                 Tensor hidden;
                 Tensor loss;
-                using (NicheTune.Training.MixedPrecision.Enter(matmul))
+                using (NicheTune.Training.MixedPrecision.Enter(lowBlocks ? matmul : null))
                 {
                     hidden = model.HiddenStates(batch.InputIds);
                     t[0] = clock.Elapsed.TotalMilliseconds;
@@ -134,7 +134,7 @@ internal static class StepAnatomy
         }
 
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"   {label,-16} {string.Join("  ", Phases.Select(p => $"{p} {Statistics.Median([.. times[p]]),6:F0}"))} ms"));
+            $"   {label,-24} {string.Join("  ", Phases.Select(p => $"{p} {Statistics.Median([.. times[p]]),6:F0}"))} ms"));
         return Phases.ToDictionary(p => p, p => Statistics.Median([.. times[p]]));
     }
 
@@ -143,20 +143,30 @@ internal static class StepAnatomy
     // written as a stacked-bar chart for docs/performance.md.
     private static void Compare(int steps, TextWriter output, string svgPath)
     {
-        var arms = new (string Label, long Chunk, bool Flat, ScalarType? Matmul)[]
+        var arms = new (string Label, long Chunk, bool Flat, ScalarType? Matmul, bool LowBlocks)[]
         {
-            ("naive", 0, false, null),
-            ("NicheTune fp32", FusedDefault, true, null),
-            ("NicheTune bf16", FusedDefault, true, ScalarType.BFloat16),
+            ("naive", 0, false, null, false),
+            ("fused, TorchSharp AdamW", FusedDefault, false, null, false),
+            ("NicheTune fp32", FusedDefault, true, null, false),
+            ("bf16 head only", FusedDefault, true, ScalarType.BFloat16, false),
+            ("NicheTune bf16", FusedDefault, true, ScalarType.BFloat16, true),
         };
         output.WriteLine($"   {ModelShape.Benchmark.Describe()}");
         using var workload = TrainingWorkload.Create(ModelShape.Benchmark, steps + 1);
         var results = arms.ToDictionary(a => a.Label, _ => new List<Dictionary<string, double>>());
+        // The naive arm runs first, before the allocator tuning that the trainer applies (it is process-wide and cannot be
+        // undone); the other arms then alternate over rounds with it in effect, as in a NicheTune run.
         for (int round = 0; round < 2; round++)
         {
-            foreach (var arm in round % 2 == 0 ? arms : arms.Reverse())
+            results["naive"].Add(Measure(workload, "naive", _ => true, steps, output));
+        }
+
+        output.WriteLine($"   allocator tuning: {(NicheTune.Training.NativeAllocator.RetainFreedMemory() ? "on" : "off")}");
+        for (int round = 0; round < 2; round++)
+        {
+            foreach (var arm in (round % 2 == 0 ? arms : arms.Reverse()).Where(a => a.Label != "naive"))
             {
-                results[arm.Label].Add(Measure(workload, arm.Label, _ => true, steps, output, arm.Chunk, arm.Flat, arm.Matmul));
+                results[arm.Label].Add(Measure(workload, arm.Label, _ => true, steps, output, arm.Chunk, arm.Flat, arm.Matmul, arm.LowBlocks));
             }
         }
 
