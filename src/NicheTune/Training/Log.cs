@@ -43,4 +43,8 @@ internal static partial class Log
     [LoggerMessage(EventId = 10, EventName = "Unfrozen", Level = LogLevel.Information,
         Message = "Step {Step} epoch {Epoch}: {Count} parameter(s) unfrozen and added to the optimizer ({Groups})")]
     public static partial void Unfrozen(ILogger logger, long step, int epoch, int count, string groups);
+
+    [LoggerMessage(EventId = 11, EventName = "NativeBackend", Level = LogLevel.Information,
+        Message = "Training on device {Device} with {Backend}")]
+    public static partial void NativeBackend(ILogger logger, string device, NativeBackendInfo backend);
 }
