@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The packages as an application sees them: for each target framework, a brand-new console app in a temporary folder
-# (`dotnet new console`) references NicheTune from the local feed plus the CPU backend libtorch-cpu-linux-x64, gets the
-# program from the package README (src/NicheTune/PACKAGE.md, between the CONSUMER-PROGRAM markers), builds, runs,
-# and must fine-tune: the program exits non-zero unless the validation loss dropped.
+# (`dotnet new console`) references NicheTune and NicheTune.Reporting from the local feed plus the CPU backend
+# libtorch-cpu-linux-x64, gets the program from the package README (src/NicheTune/PACKAGE.md, between the
+# CONSUMER-PROGRAM markers) with NicheTune.Reporting's README example added, builds, runs, and must fine-tune: the
+# program exits non-zero unless the validation loss dropped, and the HTML report must exist.
 #
 #   eng/consumer-test.sh FEED [FRAMEWORK...]     FEED: folder with NicheTune.<version>.nupkg (./build.sh pack makes it)
 #                                                 FRAMEWORK: net10.0 and net8.0 unless named
@@ -13,7 +14,7 @@
 # Never a stale package: restore uses a fresh packages folder in the temporary folder, so NicheTune always comes from
 # FEED; every other package is read from the machine's packages folder through a fallback folder that links all of
 # its packages except NicheTune's (nothing big is downloaded twice). The script checks the restored NicheTune is
-# byte-identical to FEED's.
+# and NicheTune.Reporting are byte-identical to FEED's.
 set -euo pipefail
 [ $# -ge 1 ] || { echo "usage: eng/consumer-test.sh FEED [FRAMEWORK...]" >&2; exit 2; }
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -54,6 +55,10 @@ cat > "$work/nuget.config" <<XML
 </configuration>
 XML
 
+# NicheTune.Reporting's README example (the lines after its "using", minus comments) runs after the fine-tune and
+# must write an HTML report.
+report_lines=$(sed -n '/^```csharp$/,/^```$/p' "$repo/src/NicheTune.Reporting/PACKAGE.md" | grep -v -e '^```' -e '^using ' -e '^//' -e '^$')
+[ -n "$report_lines" ] || { echo "consumer-test: no example in src/NicheTune.Reporting/PACKAGE.md" >&2; exit 2; }
 program=$(sed -n '/<!-- CONSUMER-PROGRAM-BEGIN -->/,/<!-- CONSUMER-PROGRAM-END -->/p' "$repo/src/NicheTune/PACKAGE.md" | sed '1,/^```csharp$/d' | sed '/^```$/,$d')
 [ -n "$program" ] || { echo "consumer-test: no program between the CONSUMER-PROGRAM markers in src/NicheTune/PACKAGE.md" >&2; exit 2; }
 
@@ -66,17 +71,24 @@ consume() {
   grep -q "<TargetFramework>$tfm</TargetFramework>" Consumer.csproj
   dotnet add package NicheTune --version "$version" > add.log
   dotnet add package libtorch-cpu-linux-x64 --version "$libtorch" >> add.log
-  printf '%s\n' "$program" > Program.cs
-  restored="$work/packages/nichetune/$version/nichetune.$version.nupkg"
-  cmp -s "$restored" "$nupkg" || { echo "restored NicheTune is not the one in $feed" >&2; return 1; }
+  dotnet add package NicheTune.Reporting --version "$version" >> add.log
+  # The README program, with the Reporting example inserted before its final return.
+  { echo "using NicheTune.Reporting;"; printf '%s\n' "$program" | sed '$d'; printf '%s\n' "$report_lines"; printf '%s\n' "$program" | tail -n 1; } > Program.cs
+  for id in NicheTune NicheTune.Reporting; do
+    lower=${id,,}
+    cmp -s "$work/packages/$lower/$version/$lower.$version.nupkg" "$feed/$id.$version.nupkg" \
+      || { echo "the restored $id $version is not the one in $feed" >&2; return 1; }
+  done
   if [ "$tfm" = net8.0 ]; then
     # Self-contained: the .NET 8 runtime travels with the app (the machine may have only .NET 10).
     dotnet publish -c Release -r linux-x64 --self-contained -o out > build.log || { tail -n 30 build.log; return 1; }
     grep -q '"version": "8\.' out/Consumer.runtimeconfig.json || { echo "the published app does not carry a .NET 8 runtime" >&2; return 1; }
     ./out/Consumer
+    grep -q "<html" report.html || { echo "no HTML report written" >&2; return 1; }
   else
     dotnet build -c Release > build.log || { tail -n 30 build.log; return 1; }
     dotnet "bin/Release/$tfm/Consumer.dll"
+    grep -q "<html" report.html || { echo "no HTML report written" >&2; return 1; }
   fi
 }
 
