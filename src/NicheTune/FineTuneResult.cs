@@ -38,6 +38,13 @@ public sealed class FineTuneResult
     {
     }
 
+    /// <summary>
+    /// The precision the training step's matrix products ran in: <see cref="Training.Precision.BFloat16"/> only when it was
+    /// asked for with <c>WithPrecision</c> and the device supports it.
+    /// </summary>
+    /// <value><see cref="Training.Precision.Float32"/> by default.</value>
+    public Precision Precision { get; init; }
+
     /// <summary>Training loss at each logging step.</summary>
     public ImmutableArray<LossRecord> TrainingLoss { get; init; } = [];
 

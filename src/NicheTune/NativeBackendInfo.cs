@@ -9,7 +9,7 @@ namespace NicheTune;
 /// <remarks>
 /// The application, not NicheTune, chooses the backend by the package it references (<c>libtorch-cpu-*</c>,
 /// <c>TorchSharp-cpu</c>, <c>libtorch-cuda-*</c>, <c>TorchSharp-cuda-*</c>). Get this description from
-/// <see cref="TorchBackend.Describe"/>; the trainer logs it when training starts (event 11, <c>NativeBackend</c>), so a
+/// <see cref="TorchBackend.Describe"/>; the trainer logs it when training starts (event 13, <c>NativeBackend</c>), so a
 /// log shows which backend a run used.
 /// </remarks>
 public sealed record NativeBackendInfo
@@ -50,8 +50,9 @@ public sealed record NativeBackendInfo
     public required int InterOpThreads { get; init; }
 
     /// <summary>
-    /// The vector instruction sets the CPU offers, as .NET detects them (<c>AVX2</c>, <c>AVX-512F</c>, <c>AVX-512BW</c>,
-    /// <c>AdvSimd</c>). libtorch chooses its CPU kernels from the same hardware unless the
+    /// The vector instruction sets the CPU offers: <c>AVX2</c>, <c>AVX-512F</c>, <c>AVX-512BW</c>, <c>AdvSimd</c> as .NET
+    /// detects them, and on Linux <c>AVX512-BF16</c> and <c>AMX-BF16</c> from <c>/proc/cpuinfo</c> (what bf16 precision
+    /// needs to run fast). libtorch chooses its CPU kernels from the same hardware unless the
     /// <c>ATEN_CPU_CAPABILITY</c> environment variable caps it (see <see cref="CpuCapabilityOverride"/>).
     /// </summary>
     /// <value>Empty on a CPU with none of these.</value>

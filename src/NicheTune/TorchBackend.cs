@@ -194,6 +194,18 @@ public static class TorchBackend
             sets.Add("AdvSimd");
         }
 
+        // .NET has no query for the bf16 extensions; Linux lists them in /proc/cpuinfo (what bf16 precision checks too).
+        string[] flags = Training.MixedPrecision.ReadCpuFlags()?.Split(' ', StringSplitOptions.RemoveEmptyEntries) ?? [];
+        if (flags.Contains("avx512_bf16"))
+        {
+            sets.Add("AVX512-BF16");
+        }
+
+        if (flags.Contains("amx_bf16"))
+        {
+            sets.Add("AMX-BF16");
+        }
+
         return sets.ToImmutable();
     }
 

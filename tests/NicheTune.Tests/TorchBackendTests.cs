@@ -72,6 +72,9 @@ public sealed class TorchBackendTests
         info.CudaDeviceCount.Should().Be(0);
         info.IntraOpThreads.Should().Be(torch.get_num_threads());
         info.InterOpThreads.Should().BeGreaterThan(0);
+        info.CpuInstructionSets.Contains("AVX2").Should().Be(System.Runtime.Intrinsics.X86.Avx2.IsSupported);
+        string cpuFlags = File.Exists("/proc/cpuinfo") ? File.ReadAllText("/proc/cpuinfo") : "";
+        info.CpuInstructionSets.Contains("AVX512-BF16").Should().Be(cpuFlags.Contains(" avx512_bf16", StringComparison.Ordinal));
         info.ToString().Should().Contain("libtorch 2.10").And.Contain("CPU build").And.Contain("no CUDA device").And.Contain(info.NativeLibraryPath!);
     }
 

@@ -4,9 +4,10 @@ using TorchSharp;
 namespace NicheTune.Benchmarks.Guard;
 
 /// <summary>
-/// <c>dotnet run -c Release -- guard [--rounds N] [--max-rounds N] [--steps S] [--rss-steps N] [--only overhead|rss|freeze|speed|anatomy] [--verbose]</c>: the hot loop's
+/// <c>dotnet run -c Release -- guard [--rounds N] [--max-rounds N] [--steps S] [--rss-steps N] [--only overhead|rss|freeze|speed|bf16-quality|sweep|anatomy] [--verbose]</c>: the hot loop's
 /// limits from DESIGN.md. Exit code 0 when the Trainer's step is within 3 % of the raw step and RSS grows under 3 %;
-/// bit 1 set for the overhead, bit 2 for RSS, bit 4 for the freezing step ratios, bit 8 for the speed targets. The last two lines are always <c>rss growth: X.X%</c> and
+/// bit 1 set for the overhead, bit 2 for RSS, bit 4 for the freezing step ratios, bit 8 for the fp32 speed targets, bit 16 for
+/// the bf16 speed target, bit 32 for the bf16 quality check. The last two lines are always <c>rss growth: X.X%</c> and
 /// <c>trainer overhead ratio: X.XXX</c> (n/a for a part not run) so that scripts can read them.
 /// </summary>
 internal static class GuardRunner
@@ -16,10 +17,17 @@ internal static class GuardRunner
 
     public static int Run(string[] args)
     {
-        if (args.Length == 6 && args[0] == "--child" && args[2] == "--steps" && args[4] == "--out" && args[1] is "naive" or "nichetune")
+        if (args.Length is 6 or 8 && args[0] == "--child" && args[2] == "--steps" && args[4] == "--out" && args[1] is "naive" or "nichetune" or "nichetune-bf16")
         {
             TorchBackend.EnsureAvailable();
-            return SpeedGuard.Child(args[1], int.Parse(args[3], CultureInfo.InvariantCulture), args[5]);
+            Workload.ModelShape? shape = null;
+            if (args.Length == 8 && args[6] == "--shape")
+            {
+                int[] v = [.. args[7].Split(',').Select(x => int.Parse(x, CultureInfo.InvariantCulture))];
+                shape = Workload.ModelShape.Benchmark with { VocabularySize = v[0], ContextLength = v[1], BatchSize = v[2] };
+            }
+
+            return SpeedGuard.Child(args[1], int.Parse(args[3], CultureInfo.InvariantCulture), args[5], shape);
         }
 
         CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
@@ -39,7 +47,7 @@ internal static class GuardRunner
                 "--max-rounds" => Positive(value, out maxRounds),
                 "--steps" => Positive(value, out steps),
                 "--rss-steps" => Positive(value, out rssSteps),
-                "--only" when value is "overhead" or "rss" or "freeze" or "speed" or "anatomy" => (only = value) is not null,
+                "--only" when value is "overhead" or "rss" or "freeze" or "speed" or "bf16-quality" or "sweep" or "anatomy" => (only = value) is not null,
                 "--verbose" => verbose = true,
                 _ => false,
             };
@@ -47,7 +55,7 @@ internal static class GuardRunner
             {
                 Console.Error.WriteLine(
                     $"guard: cannot use '{string.Join(' ', args[i..Math.Min(i + 2, args.Length)])}'; the options are --rounds N, --max-rounds N, --steps S, " +
-                    "--rss-steps N (positive integers), --only overhead|rss|freeze|speed|anatomy and --verbose.");
+                    "--rss-steps N (positive integers), --only overhead|rss|freeze|speed|bf16-quality|sweep|anatomy and --verbose.");
                 return 64;
             }
 
@@ -65,7 +73,14 @@ internal static class GuardRunner
 
         TorchBackend.EnsureAvailable();
         TextWriter output = Console.Out;
-        output.WriteLine($"NicheTune hot-loop guard: torch threads {torch.get_num_threads()}, {Environment.ProcessorCount} processors, .NET {Environment.Version}");
+        bool bf16Supported = NicheTune.Training.MixedPrecision.IsSupported(NicheTune.Training.Precision.BFloat16, torch.CPU, out string bf16Reason);
+        output.WriteLine($"NicheTune hot-loop guard: torch threads {torch.get_num_threads()}, {Environment.ProcessorCount} processors, .NET {Environment.Version}; bf16: {(bf16Supported ? "yes" : "no")} ({bf16Reason})");
+        if (only == "sweep")
+        {
+            SpeedGuard.Sweep(Math.Max(steps, 4), output, bf16Supported);
+            return 0;
+        }
+
         if (only == "anatomy")
         {
             StepAnatomy.Run(steps, output);
@@ -77,7 +92,8 @@ internal static class GuardRunner
         double? growth = only is "all" or "rss" ? RssGuard.Run(rssSteps, verbose, output) : null;
         double? ratio = only is "all" or "overhead" ? OverheadGuard.Run(rounds, maxRounds, steps, verbose, output) : null;
         (double FrozenBottom, double HeadOnly, double WideFrozenBottom)? freeze = only is "all" or "freeze" ? FreezeGuard.Run(rounds: 2, steps: 4, output) : null;
-        (double Speedup, double PeakRatio, double LossDifference)? speed = only is "all" or "speed" ? SpeedGuard.Run(rounds: 2, steps: 50, output) : null;
+        (double Speedup, double PeakRatio, double LossDifference, double? Bf16Speedup)? speed = only is "all" or "speed" ? SpeedGuard.Run(rounds: 2, steps: 50, output, bf16: bf16Supported) : null;
+        (double Fp32Loss, double Bf16Loss)? bf16Quality = (only is "all" or "bf16-quality") && bf16Supported ? Bf16QualityGuard.Run(steps: 300, output) : null;
 
         int exit = 0;
         if (freeze is { } f)
@@ -93,6 +109,18 @@ internal static class GuardRunner
         {
             output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"FAIL: NicheTune's step must be ≥ {SpeedGuard.MinSpeedup:F2}x the naive step's tokens/s with ≤ {SpeedGuard.MaxPeakRatio:F2}x its peak memory and losses within {SpeedGuard.MaxLossDifference:E0} relative."));
             exit |= 8;
+        }
+
+        if (speed is { Bf16Speedup: { } lowSpeedup } && !(lowSpeedup >= SpeedGuard.MinBf16Speedup))
+        {
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"FAIL: the bf16 step must be ≥ {SpeedGuard.MinBf16Speedup:F2}x the naive step's tokens/s."));
+            exit |= 16;
+        }
+
+        if (bf16Quality is { } q && !(Math.Abs(q.Bf16Loss - q.Fp32Loss) / q.Fp32Loss <= Bf16QualityGuard.MaxRelativeDifference))
+        {
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"FAIL: after 300 steps the bf16 validation loss must be within {Bf16QualityGuard.MaxRelativeDifference:P0} of fp32's."));
+            exit |= 32;
         }
 
         if (ratio is { } r && !(r <= MaxOverheadRatio))
@@ -123,6 +151,12 @@ internal static class GuardRunner
         {
             output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"speedup vs naive: {spd.Speedup:F2}"));
             output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"peak memory vs naive: {spd.PeakRatio:F2}"));
+            output.WriteLine(spd.Bf16Speedup is { } b ? string.Create(CultureInfo.InvariantCulture, $"bf16 speedup vs naive: {b:F2}") : "bf16 speedup vs naive: n/a (no bf16 on this CPU)");
+        }
+
+        if (bf16Quality is { } bq)
+        {
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"bf16 validation loss vs fp32: {(bq.Bf16Loss - bq.Fp32Loss) / bq.Fp32Loss:+0.00%;-0.00%}"));
         }
 
         output.WriteLine(growth is { } gg ? $"rss growth: {gg:F1}%" : "rss growth: n/a");

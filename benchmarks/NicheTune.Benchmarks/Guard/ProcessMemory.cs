@@ -49,4 +49,23 @@ internal static class ProcessMemory
     }
 
     public static double Mebibytes(long bytes) => bytes / (1024.0 * 1024.0);
+
+    /// <summary>
+    /// Page faults of this process so far (minor + major, from <c>/proc/self/stat</c>); -1 where it cannot be read. A freshly
+    /// mapped page costs a fault on first touch, so faults per step measure how much memory a step re-maps.
+    /// </summary>
+    public static long PageFaults()
+    {
+        try
+        {
+            string stat = File.ReadAllText("/proc/self/stat");
+            // "pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt …": comm may contain spaces.
+            string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            return long.Parse(fields[7], CultureInfo.InvariantCulture) + long.Parse(fields[9], CultureInfo.InvariantCulture);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException)
+        {
+            return -1;
+        }
+    }
 }

@@ -29,6 +29,12 @@ internal static class StepAnatomy
             return;
         }
 
+        if (Environment.GetEnvironmentVariable("NICHETUNE_ANATOMY_LAYOUT") == "1")
+        {
+            Layouts(steps, output);
+            return;
+        }
+
         if (Environment.GetEnvironmentVariable("NICHETUNE_ANATOMY_HEAD") == "1")
         {
             Head(steps, output);
@@ -36,6 +42,12 @@ internal static class StepAnatomy
         }
 
         output.WriteLine($"== step anatomy: raw TorchSharp step by phase (median of {steps} steps after one warm-up)");
+        if (Environment.GetEnvironmentVariable("NICHETUNE_ANATOMY_COMPARE") is { } svg)
+        {
+            Compare(steps, output, svg);
+            return;
+        }
+
         foreach (ModelShape shape in new[] { ModelShape.Benchmark, FreezeGuard.Wide })
         {
             output.WriteLine($"   {shape.Describe()}");
@@ -52,7 +64,7 @@ internal static class StepAnatomy
         }
     }
 
-    private static void Measure(TrainingWorkload workload, string label, Func<string, bool> trainable, int steps, TextWriter output, long fusedChunk = 0)
+    private static Dictionary<string, double> Measure(TrainingWorkload workload, string label, Func<string, bool> trainable, int steps, TextWriter output, long fusedChunk = 0, bool flat = false, ScalarType? matmul = null)
     {
         workload.ResetWeights();
         var model = workload.Model;
@@ -68,7 +80,9 @@ internal static class StepAnatomy
         }
 
         long vocabulary = model.Config.VocabularySize;
-        using AdamW optimizer = torch.optim.AdamW(train, lr: TrainingWorkload.LearningRate, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0);
+        using OptimizerHelper optimizer = flat
+            ? new NicheTune.Training.FlatAdamW([new AdamW.ParamGroup(train, TrainingWorkload.LearningRate, 0.9, 0.999, 1e-8, 0.0)], TrainingWorkload.LearningRate, 0.9, 0.999, 1e-8, 0.0)
+            : torch.optim.AdamW(train, lr: TrainingWorkload.LearningRate, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0);
         var times = Phases.ToDictionary(p => p, _ => new List<double>());
         var clock = new Stopwatch();
         for (int i = 0; i <= steps; i++)
@@ -78,11 +92,17 @@ internal static class StepAnatomy
             using (var scope = torch.NewDisposeScope())
             {
                 clock.Restart();
-                Tensor hidden = model.HiddenStates(batch.InputIds);
-                t[0] = clock.Elapsed.TotalMilliseconds;
-                Tensor loss = fusedChunk > 0
-                    ? NicheTune.Training.FusedLinearCrossEntropy.Compute(hidden.reshape(-1, hidden.shape[^1]), model.OutputWeight, null, batch.Targets.view(-1), 0.0, chunkElements: fusedChunk)
-                    : nn.functional.cross_entropy(nn.functional.linear(hidden, model.OutputWeight).view(-1, vocabulary), batch.Targets.view(-1), ignore_index: -100);
+                Tensor hidden;
+                Tensor loss;
+                using (NicheTune.Training.MixedPrecision.Enter(matmul))
+                {
+                    hidden = model.HiddenStates(batch.InputIds);
+                    t[0] = clock.Elapsed.TotalMilliseconds;
+                    loss = fusedChunk > 0
+                        ? NicheTune.Training.FusedLinearCrossEntropy.Compute(hidden.reshape(-1, hidden.shape[^1]), model.OutputWeight, null, batch.Targets.view(-1), 0.0, chunkElements: fusedChunk, matmulType: matmul)
+                        : nn.functional.cross_entropy(nn.functional.linear(hidden, model.OutputWeight).view(-1, vocabulary), batch.Targets.view(-1), ignore_index: -100);
+                }
+
                 t[1] = clock.Elapsed.TotalMilliseconds;
                 loss.backward();
                 t[2] = clock.Elapsed.TotalMilliseconds;
@@ -115,7 +135,87 @@ internal static class StepAnatomy
 
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"   {label,-16} {string.Join("  ", Phases.Select(p => $"{p} {Statistics.Median([.. times[p]]),6:F0}"))} ms"));
+        return Phases.ToDictionary(p => p, p => Statistics.Median([.. times[p]]));
     }
+
+    // NICHETUNE_ANATOMY_COMPARE=FILE.svg: the benchmark model's step by phase before (the naive step: plain output layer,
+    // TorchSharp's AdamW) and after (fused output layer, flat AdamW; then with bf16 products), interleaved over rounds,
+    // written as a stacked-bar chart for docs/performance.md.
+    private static void Compare(int steps, TextWriter output, string svgPath)
+    {
+        var arms = new (string Label, long Chunk, bool Flat, ScalarType? Matmul)[]
+        {
+            ("naive", 0, false, null),
+            ("NicheTune fp32", FusedDefault, true, null),
+            ("NicheTune bf16", FusedDefault, true, ScalarType.BFloat16),
+        };
+        output.WriteLine($"   {ModelShape.Benchmark.Describe()}");
+        using var workload = TrainingWorkload.Create(ModelShape.Benchmark, steps + 1);
+        var results = arms.ToDictionary(a => a.Label, _ => new List<Dictionary<string, double>>());
+        for (int round = 0; round < 2; round++)
+        {
+            foreach (var arm in round % 2 == 0 ? arms : arms.Reverse())
+            {
+                results[arm.Label].Add(Measure(workload, arm.Label, _ => true, steps, output, arm.Chunk, arm.Flat, arm.Matmul));
+            }
+        }
+
+        var bars = arms.Select(a => (a.Label, Phases.SkipLast(1).Select(p => (p, results[a.Label].Average(r => r[p]))).ToArray())).ToArray();
+        File.WriteAllText(svgPath, StackedBars.Svg("Where a training step's time goes (benchmark model, ms)", bars));
+        output.WriteLine($"   wrote {svgPath}");
+    }
+
+    // NICHETUNE_ANATOMY_LAYOUT=1: the fused loss's three products for one 333-row chunk of the benchmark head, in the
+    // layouts libtorch can be asked for (transposed views vs contiguous copies), fp32 and bf16, interleaved over rounds.
+    private static void Layouts(int rounds, TextWriter output)
+    {
+        using var scope = torch.NewDisposeScope();
+        torch.manual_seed(5);
+        const long rows = 333, width = 256, vocabulary = 50257;
+        var arms = new List<(string Name, Action Run)>();
+        foreach (ScalarType type in new[] { ScalarType.Float32, ScalarType.BFloat16 })
+        {
+            string t = type == ScalarType.Float32 ? "fp32" : "bf16";
+            Tensor h = torch.randn(rows, width).to(type);
+            Tensor w = (torch.randn(vocabulary, width) * 0.02).to(type);
+            Tensor wT = w.t().contiguous();
+            Tensor g = (torch.randn(rows, vocabulary) * 1e-4).to(type);
+            Tensor gT = g.t().contiguous();
+            Tensor z = torch.empty(rows, vocabulary, dtype: type);
+            Tensor dw = torch.empty(vocabulary, width, dtype: type);
+            Tensor dwT = torch.empty(width, vocabulary, dtype: type);
+            Tensor dh = torch.empty(rows, width, dtype: type);
+            arms.Add(($"{t} logits  h·(W view)ᵀ", () => z.addmm_(h, w.t(), beta: 0, alpha: 1)));
+            arms.Add(($"{t} logits  h·Wᵀ contiguous", () => z.addmm_(h, wT, beta: 0, alpha: 1)));
+            arms.Add(($"{t} ∂h      G·W", () => dh.addmm_(g, w, beta: 0, alpha: 1)));
+            arms.Add(($"{t} ∂h      G·(Wᵀ)ᵀ view", () => dh.addmm_(g, wT.t(), beta: 0, alpha: 1)));
+            arms.Add(($"{t} ∂W      (G view)ᵀ·h", () => dw.addmm_(g.t(), h, beta: 0, alpha: 1)));
+            arms.Add(($"{t} ∂Wᵀ     hᵀ·G", () => dwT.addmm_(h.t(), g, beta: 0, alpha: 1)));
+            arms.Add(($"{t} ∂W      Gᵀ contiguous·h", () => dw.addmm_(gT, h, beta: 0, alpha: 1)));
+        }
+
+        var times = arms.ToDictionary(a => a.Name, _ => new List<double>());
+        var clock = new Stopwatch();
+        for (int round = 0; round <= rounds; round++)
+        {
+            foreach (var (name, run) in arms)
+            {
+                clock.Restart();
+                run();
+                if (round > 0)
+                {
+                    times[name].Add(clock.Elapsed.TotalMilliseconds);
+                }
+            }
+        }
+
+        foreach (var (name, _) in arms)
+        {
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"   {name,-28} median {Statistics.Median([.. times[name]]),7:F1} ms  [{string.Join(" ", times[name].Select(x => x.ToString("F1", CultureInfo.InvariantCulture)))}]"));
+        }
+    }
+
+    private const long FusedDefault = NicheTune.Training.FusedLinearCrossEntropy.DefaultChunkElements;
 
     // The output layer + loss alone (forward and backward) on the benchmark model's shapes: unfused against the fused
     // variants, interleaved in rounds.

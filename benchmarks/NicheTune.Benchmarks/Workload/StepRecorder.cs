@@ -18,6 +18,7 @@ internal sealed class StepRecorder : ITrainingCallback, IDisposable
     private readonly long[] _machineBusy;
     private readonly long[] _ownCpu;
     private readonly long[] _allocated;
+    private readonly long[] _faults;
     private readonly MachineCpu _machine = new();
 
     public StepRecorder(int capacity)
@@ -26,6 +27,7 @@ internal sealed class StepRecorder : ITrainingCallback, IDisposable
         _machineBusy = new long[capacity];
         _ownCpu = new long[capacity];
         _allocated = new long[capacity];
+        _faults = new long[capacity];
     }
 
     public int Count { get; private set; }
@@ -43,6 +45,7 @@ internal sealed class StepRecorder : ITrainingCallback, IDisposable
         _machineBusy[Count] = _machine.BusyTicks();
         _ownCpu[Count] = Environment.CpuUsage.TotalTime.Ticks;
         _allocated[Count] = GC.GetTotalAllocatedBytes(precise: true);
+        _faults[Count] = Guard.ProcessMemory.PageFaults();
         Count++;
     }
 
@@ -63,7 +66,7 @@ internal sealed class StepRecorder : ITrainingCallback, IDisposable
                 foreign = Math.Max(0, (machine - own).TotalSeconds) / (wall.TotalSeconds * Environment.ProcessorCount);
             }
 
-            samples[i - 1] = new StepSample(wall.TotalMilliseconds, foreign, _allocated[i] - _allocated[i - 1]);
+            samples[i - 1] = new StepSample(wall.TotalMilliseconds, foreign, _allocated[i] - _allocated[i - 1], _faults[i] - _faults[i - 1]);
         }
 
         return samples;
@@ -75,7 +78,8 @@ internal sealed class StepRecorder : ITrainingCallback, IDisposable
 /// <param name="Milliseconds">The step's wall time.</param>
 /// <param name="ForeignShare">CPU used by other processes during the step, as a share of all CPUs (NaN where unknown).</param>
 /// <param name="AllocatedBytes">Managed bytes the whole process allocated during the step (all threads).</param>
-internal readonly record struct StepSample(double Milliseconds, double ForeignShare, long AllocatedBytes)
+/// <param name="PageFaults">Page faults of the process during the step (minor + major).</param>
+internal readonly record struct StepSample(double Milliseconds, double ForeignShare, long AllocatedBytes, long PageFaults = 0)
 {
     public bool Disturbed => ForeignShare > StepRecorder.DisturbedShare;
 }

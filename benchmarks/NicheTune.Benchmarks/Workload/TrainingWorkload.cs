@@ -96,10 +96,11 @@ internal sealed class TrainingWorkload : IDisposable
     /// <paramref name="fused"/> false computes the loss as the raw loop does (full logits), which isolates the library's
     /// own overhead; true is the library's default (fused, chunked output layer + loss).
     /// </summary>
-    public FineTuneResult FitTrainer(int steps, ITrainingCallback? callback, bool fused = false, int logEvery = NoLogging)
+    public FineTuneResult FitTrainer(int steps, ITrainingCallback? callback, bool fused = false, int logEvery = NoLogging, Precision precision = Precision.Float32)
     {
         var builder = FineTuner.For(Model)
             .WithObjective(Objectives.CausalLanguageModeling(fuseOutputLayer: fused))
+            .WithPrecision(precision)
             .WithOptimizer(Optimizers.AdamW())
             .WithLearningRate(LearningRate)
             .WithBatchSize(Shape.BatchSize)

@@ -38,7 +38,12 @@ internal static class FusedLinearCrossEntropy
     /// <param name="labelSmoothing">ε in [0, 1).</param>
     /// <param name="ignoreIndex">The target value of rows to skip.</param>
     /// <param name="chunkElements">Size of the logits buffer in elements; a chunk holds chunkElements / V rows.</param>
-    public static Tensor Compute(Tensor hidden, Tensor weight, Tensor? bias, Tensor targets, double labelSmoothing, long ignoreIndex = TokenBatch.IgnoreIndex, long chunkElements = DefaultChunkElements)
+    /// <param name="matmulType">
+    /// <see cref="ScalarType.BFloat16"/> runs the three matrix products in bf16 (inputs rounded to bf16, products accumulated
+    /// in fp32 by the kernel, results rounded to bf16) while the softmax, the loss and the accumulation of the weight
+    /// gradient stay in fp32 — the split autocast makes; <see langword="null"/> keeps everything in the inputs' type.
+    /// </param>
+    public static Tensor Compute(Tensor hidden, Tensor weight, Tensor? bias, Tensor targets, double labelSmoothing, long ignoreIndex = TokenBatch.IgnoreIndex, long chunkElements = DefaultChunkElements, ScalarType? matmulType = null)
     {
         if (hidden.dim() != 2 || weight.dim() != 2 || hidden.shape[1] != weight.shape[1])
         {
@@ -58,7 +63,9 @@ internal static class FusedLinearCrossEntropy
         Tensor? gradHidden, gradWeight, gradBias;
         using (torch.no_grad())
         {
-            (value, gradHidden, gradWeight, gradBias) = Run(hidden, weight, bias, targets, labelSmoothing, ignoreIndex, chunkElements, needHidden, needWeight, needBias);
+            (value, gradHidden, gradWeight, gradBias) = matmulType is { } low && low != hidden.dtype
+                ? RunLowPrecision(hidden, weight, bias, targets, labelSmoothing, ignoreIndex, chunkElements, needHidden, needWeight, needBias, low)
+                : Run(hidden, weight, bias, targets, labelSmoothing, ignoreIndex, chunkElements, needHidden, needWeight, needBias);
         }
 
         if (!(needHidden || needWeight || needBias))
@@ -184,22 +191,152 @@ internal static class FusedLinearCrossEntropy
         return (total.div_(count).to(hidden.dtype).squeeze(0), gradHidden, gradWeight, gradBias);
     }
 
-    // One logits buffer kept between steps. Freeing and re-allocating tens of megabytes every step costs page faults
-    // (glibc hands blocks this large straight back to the kernel); a concurrent caller that finds the slot empty simply
-    // allocates its own, and a larger request replaces the kept buffer, so the cache never holds more than one.
+    // The same computation with the products in a lower precision. Per chunk: logits = bf16(h)·bf16(W)ᵀ (rounded to bf16),
+    // copied into the fp32 buffer (+ bias) for the softmax and the loss; the logit gradient, already scaled by 1/N, is
+    // rounded to bf16 in place of the logits, and the two backward products read it: ∂h rows directly, ∂W through a
+    // bf16 [V, d] partial added into the fp32 gradient (so the sum over chunks is fp32).
+    private static (Tensor Value, Tensor? GradHidden, Tensor? GradWeight, Tensor? GradBias) RunLowPrecision(
+        Tensor hidden, Tensor weight, Tensor? bias, Tensor targets, double epsilon, long ignoreIndex, long chunkElements, bool needHidden, bool needWeight, bool needBias, ScalarType low)
+    {
+        long rows = hidden.shape[0];
+        long width = hidden.shape[1];
+        long vocabulary = weight.shape[0];
+        using Tensor keep = targets.ne(ignoreIndex);
+        long count = keep.sum().item<long>();
+        Tensor h = hidden;
+        Tensor y = targets;
+        Tensor? index = null;
+        if (count < rows)
+        {
+            index = keep.nonzero().squeeze(1);
+            h = hidden.index_select(0, index);
+            y = targets.index_select(0, index);
+        }
+
+        Tensor? gradHidden = needHidden ? torch.empty(count, width, dtype: hidden.dtype, device: hidden.device) : null;
+        Tensor? gradWeight = needWeight ? torch.zeros_like(weight) : null;
+        Tensor? gradBias = needBias ? torch.zeros_like(bias!) : null;
+        Tensor total = torch.zeros(1, dtype: ScalarType.Float64, device: hidden.device);
+        bool backward = needHidden || needWeight || needBias;
+        if (count > 0)
+        {
+            long chunk = Math.Clamp(chunkElements / vocabulary, 1, count);
+            Tensor buffer = BufferCache.Rent(chunk * vocabulary, hidden.dtype, hidden.device);
+            Tensor lowBuffer = BufferCache.Rent(chunk * vocabulary, low, hidden.device);
+            Tensor? lowWeightGradient = needWeight ? BufferCache.Rent(vocabulary * width, low, hidden.device) : null;
+            try
+            {
+                using Tensor lowHidden = h.to(low);
+                using Tensor lowWeight = weight.to(low);
+                using Tensor lowWeightT = lowWeight.t();
+                using Tensor partial = lowWeightGradient?.narrow(0, 0, vocabulary * width).view(vocabulary, width) ?? torch.empty(0);
+                double scale = 1.0 / count;
+                for (long start = 0; start < count; start += chunk)
+                {
+                    long length = Math.Min(chunk, count - start);
+                    using var scope = torch.NewDisposeScope();
+                    Tensor hc = lowHidden.narrow(0, start, length);
+                    Tensor yc = y.narrow(0, start, length).unsqueeze(1);
+                    Tensor zLow = lowBuffer.narrow(0, 0, length * vocabulary).view(length, vocabulary);
+                    Tensor z = buffer.narrow(0, 0, length * vocabulary).view(length, vocabulary);
+                    zLow.addmm_(hc, lowWeightT, beta: 0, alpha: 1);
+                    z.copy_(zLow);
+                    if (bias is not null)
+                    {
+                        z.add_(bias);
+                    }
+
+                    Tensor target = z.gather(1, yc).squeeze(1);
+                    Tensor? meanLogit = epsilon > 0 ? z.mean([1]) : null;
+                    Tensor max = z.amax([1], keepdim: true);
+                    Tensor sumExp = z.sub_(max).exp_().sum([1], keepdim: true);
+                    Tensor logSumExp = sumExp.log().add_(max).squeeze(1);
+                    Tensor rowLoss = logSumExp - target;
+                    if (meanLogit is not null)
+                    {
+                        rowLoss = rowLoss.mul_(1 - epsilon).add_(logSumExp - meanLogit, alpha: epsilon);
+                    }
+
+                    total.add_(rowLoss.sum(ScalarType.Float64));
+                    if (!backward)
+                    {
+                        continue;
+                    }
+
+                    // (softmax − smoothed one-hot) / N, with the 1/N folded into the normaliser: one pass fewer.
+                    Tensor gradient = z.div_(sumExp.mul_(count));
+                    if (epsilon > 0)
+                    {
+                        gradient.sub_(epsilon / vocabulary * scale);
+                    }
+
+                    gradient.scatter_add_(1, yc, torch.full(length, 1, -(1 - epsilon) * scale, dtype: z.dtype, device: z.device));
+                    gradBias?.add_(gradient.sum(dim: 0));
+                    Tensor gradientLow = zLow.copy_(gradient);
+                    if (gradHidden is not null)
+                    {
+                        gradHidden.narrow(0, start, length).copy_(gradientLow.mm(lowWeight));
+                    }
+
+                    if (gradWeight is not null)
+                    {
+                        partial.addmm_(gradientLow.t(), hc, beta: 0, alpha: 1);
+                        gradWeight.add_(partial);
+                    }
+                }
+            }
+            finally
+            {
+                if (lowWeightGradient is not null)
+                {
+                    BufferCache.Return(lowWeightGradient);
+                }
+
+                BufferCache.Return(lowBuffer);
+                BufferCache.Return(buffer);
+            }
+        }
+
+        if (gradHidden is not null && index is not null)
+        {
+            Tensor full = torch.zeros(rows, width, dtype: hidden.dtype, device: hidden.device);
+            full.index_copy_(0, index, gradHidden);
+            gradHidden = full;
+        }
+
+        return (total.div_(count).to(hidden.dtype).squeeze(0), gradHidden, gradWeight, gradBias);
+    }
+
+    // Large buffers kept between steps (the fp32 logits, and with bf16 products the bf16 logits and weight-gradient
+    // partial), at most four. Freeing and re-allocating tens of megabytes every step costs page faults (glibc hands
+    // blocks this large straight back to the kernel). A caller gets the smallest kept buffer that fits; one that finds
+    // none allocates its own; a returned buffer replaces a smaller kept one of its type when the cache is full.
     internal static class BufferCache
     {
+        private const int MaxKept = 4;
         private static readonly object Gate = new();
-        private static Tensor? _kept;
+        private static readonly List<Tensor> Kept = [];
 
         public static Tensor Rent(long elements, ScalarType dtype, Device device)
         {
             lock (Gate)
             {
-                if (_kept is { } kept && kept.numel() >= elements && kept.dtype == dtype && kept.device_type == device.type && kept.device_index == device.index)
+                int best = -1;
+                for (int i = 0; i < Kept.Count; i++)
                 {
-                    _kept = null;
-                    return kept;
+                    Tensor kept = Kept[i];
+                    if (kept.numel() >= elements && kept.dtype == dtype && kept.device_type == device.type && kept.device_index == device.index
+                        && (best < 0 || kept.numel() < Kept[best].numel()))
+                    {
+                        best = i;
+                    }
+                }
+
+                if (best >= 0)
+                {
+                    Tensor found = Kept[best];
+                    Kept.RemoveAt(best);
+                    return found;
                 }
             }
 
@@ -213,25 +350,39 @@ internal static class FusedLinearCrossEntropy
             Tensor? dispose = buffer;
             lock (Gate)
             {
-                if (_kept is null || _kept.numel() < buffer.numel())
+                if (Kept.Count < MaxKept)
                 {
-                    (dispose, _kept) = (_kept, buffer);
+                    Kept.Add(buffer);
+                    dispose = null;
+                }
+                else
+                {
+                    int smaller = Kept.FindIndex(k => k.dtype == buffer.dtype && k.numel() < buffer.numel());
+                    if (smaller >= 0)
+                    {
+                        dispose = Kept[smaller];
+                        Kept[smaller] = buffer;
+                    }
                 }
             }
 
             dispose?.Dispose();
         }
 
-        /// <summary>Frees the kept buffer (tests and memory-sensitive hosts).</summary>
+        /// <summary>Frees the kept buffers (tests and memory-sensitive hosts).</summary>
         public static void Clear()
         {
-            Tensor? kept;
+            Tensor[] kept;
             lock (Gate)
             {
-                (kept, _kept) = (_kept, null);
+                kept = [.. Kept];
+                Kept.Clear();
             }
 
-            kept?.Dispose();
+            foreach (Tensor tensor in kept)
+            {
+                tensor.Dispose();
+            }
         }
     }
 }

@@ -44,7 +44,15 @@ internal static partial class Log
         Message = "Step {Step} epoch {Epoch}: {Count} parameter(s) unfrozen and added to the optimizer ({Groups})")]
     public static partial void Unfrozen(ILogger logger, long step, int epoch, int count, string groups);
 
-    [LoggerMessage(EventId = 11, EventName = "NativeBackend", Level = LogLevel.Information,
+    [LoggerMessage(EventId = 11, EventName = "PrecisionFallback", Level = LogLevel.Warning,
+        Message = "{Requested} was requested but training runs in fp32: {Reason}")]
+    public static partial void PrecisionFallback(ILogger logger, Precision requested, string reason);
+
+    [LoggerMessage(EventId = 12, EventName = "PrecisionSelected", Level = LogLevel.Information,
+        Message = "Matrix products run in {Precision} ({Reason})")]
+    public static partial void PrecisionSelected(ILogger logger, Precision precision, string reason);
+
+    [LoggerMessage(EventId = 13, EventName = "NativeBackend", Level = LogLevel.Information,
         Message = "Training on device {Device} with {Backend}")]
     public static partial void NativeBackend(ILogger logger, string device, NativeBackendInfo backend);
 }

@@ -112,7 +112,7 @@ internal sealed class CausalLanguageModelingObjective(double labelSmoothing, boo
             Tensor? mask = model is nn.Module<Tensor, Tensor, Tensor> ? batch.AttentionMask : null;
             Tensor hidden = split.HiddenStates(batch.InputIds, mask);
             Tensor flat = hidden.reshape(-1, hidden.shape[^1]);
-            return FusedLinearCrossEntropy.Compute(flat, split.OutputWeight, split.OutputBias, ShiftedTargets(batch.Labels).view(-1), labelSmoothing);
+            return FusedLinearCrossEntropy.Compute(flat, split.OutputWeight, split.OutputBias, ShiftedTargets(batch.Labels).view(-1), labelSmoothing, matmulType: MixedPrecision.MatmulType);
         }
 
         Tensor logits = ModelCall.Forward(model, batch);

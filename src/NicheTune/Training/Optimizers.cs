@@ -34,9 +34,15 @@ public static class Optimizers
     /// <param name="beta2">Decay of the second-moment estimate, in [0, 1).</param>
     /// <param name="epsilon">Added to the denominator for stability, &gt; 0.</param>
     /// <param name="weightDecay">Decoupled weight decay, ≥ 0.</param>
+    /// <param name="flatBuffers">
+    /// Keep each parameter group's weights, gradients and moments in contiguous buffers and update them in cache-sized
+    /// blocks (the default): the same arithmetic as TorchSharp's AdamW, without its per-step temporaries. The model's
+    /// parameters become views of the buffer, so code that replaces a parameter's storage during training should pass
+    /// <see langword="false"/> to get TorchSharp's per-tensor loop.
+    /// </param>
     /// <returns>The optimizer specification.</returns>
     /// <exception cref="ArgumentOutOfRangeException">A value is outside its range.</exception>
-    public static OptimizerSpec AdamW(double beta1 = 0.9, double beta2 = 0.999, double epsilon = 1e-8, double weightDecay = 0.0)
+    public static OptimizerSpec AdamW(double beta1 = 0.9, double beta2 = 0.999, double epsilon = 1e-8, double weightDecay = 0.0, bool flatBuffers = true)
     {
         InRange(beta1, 0, 1, nameof(beta1));
         InRange(beta2, 0, 1, nameof(beta2));
@@ -46,7 +52,7 @@ public static class Optimizers
         }
 
         NonNegative(weightDecay, nameof(weightDecay));
-        return new AdamWSpec(beta1, beta2, epsilon, weightDecay);
+        return new AdamWSpec(beta1, beta2, epsilon, weightDecay, flatBuffers);
     }
 
     /// <summary>Stochastic gradient descent with optional (Nesterov) momentum.</summary>
@@ -84,11 +90,11 @@ public static class Optimizers
         }
     }
 
-    private sealed class AdamWSpec(double beta1, double beta2, double epsilon, double weightDecay) : OptimizerSpec
+    private sealed class AdamWSpec(double beta1, double beta2, double epsilon, double weightDecay, bool flatBuffers) : OptimizerSpec
     {
         public override string Name => "AdamW";
 
-        internal override OptimizerSpec WithWeightDecay(double decay) => new AdamWSpec(beta1, beta2, epsilon, decay);
+        internal override OptimizerSpec WithWeightDecay(double decay) => new AdamWSpec(beta1, beta2, epsilon, decay, flatBuffers);
 
         public override double WeightDecay => weightDecay;
 
@@ -100,7 +106,9 @@ public static class Optimizers
                 paramGroups[i] = Group(groups[i].Plan, groups[i].Parameters, learningRate);
             }
 
-            return torch.optim.AdamW(paramGroups, learningRate, beta1, beta2, epsilon, weightDecay);
+            return flatBuffers
+                ? new FlatAdamW(paramGroups, learningRate, beta1, beta2, epsilon, weightDecay)
+                : torch.optim.AdamW(paramGroups, learningRate, beta1, beta2, epsilon, weightDecay);
         }
 
         internal override TorchSharp.Modules.ParamGroup CreateGroup(ParameterGroupPlan plan, Parameter[] parameters, double learningRate) => Group(plan, parameters, learningRate);

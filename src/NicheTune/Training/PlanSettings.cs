@@ -81,4 +81,6 @@ internal sealed record PlanSettings
     public torch.Device? Device { get; init; }
 
     public int PrefetchBatches { get; init; } = 2;
+
+    public Precision Precision { get; init; } = Precision.Float32;
 }

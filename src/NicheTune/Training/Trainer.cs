@@ -43,6 +43,8 @@ internal sealed class Trainer<TBatch, TExample>
     private Regularization.RegularizationContext? _regularization;
     private ILearningRateSchedule _schedule = Schedules.Constant();
     private Device _device = CPU;
+    private ScalarType? _matmulType;
+    private Precision _precision = Precision.Float32;
     private Parameter[] _trainable = [];
     private Tensor[] _normParts = [];
     private OptimizerHelper? _optimizer;
@@ -135,6 +137,8 @@ internal sealed class Trainer<TBatch, TExample>
                 _s.Callbacks[i].OnTrainingStart(new TrainingStartArguments(totalSteps, stepsPerEpoch, _state.GlobalStep, _control));
             }
 
+            SelectPrecision();
+            NativeAllocator.RetainFreedMemory();
             Log.TrainingStarted(_logger, _objective.Name, _s.Optimizer.Name, totalSteps, stepsPerEpoch, _trainable.Sum(p => p.numel()), _groups.Length, _state.GlobalStep);
             TrainLoop(batchesPerEpoch, totalSteps, cancellationToken);
             return Finish(totalSteps, cancellationToken);
@@ -547,7 +551,12 @@ internal sealed class Trainer<TBatch, TExample>
         {
             cancellationToken.ThrowIfCancellationRequested();
             using var scope = torch.NewDisposeScope();
-            Tensor loss = _objective.Loss(_model, batch);
+            Tensor loss;
+            using (MixedPrecision.Enter(_matmulType))
+            {
+                loss = _objective.Loss(_model, batch);
+            }
+
             Tensor total = loss;
             for (int i = 0; i < _s.Regularizers.Length; i++)
             {
@@ -580,6 +589,27 @@ internal sealed class Trainer<TBatch, TExample>
 
         _lossBatches++;
         _epochBatches++;
+    }
+
+    private void SelectPrecision()
+    {
+        _precision = Precision.Float32;
+        _matmulType = null;
+        if (_s.Precision == Precision.Float32)
+        {
+            return;
+        }
+
+        if (MixedPrecision.IsSupported(_s.Precision, _device, out string reason))
+        {
+            _precision = _s.Precision;
+            _matmulType = ScalarType.BFloat16;
+            Log.PrecisionSelected(_logger, _precision, reason);
+        }
+        else
+        {
+            Log.PrecisionFallback(_logger, _s.Precision, reason);
+        }
     }
 
     private bool OptimizerStep(long totalSteps)
@@ -902,6 +932,7 @@ internal sealed class Trainer<TBatch, TExample>
         double seconds = Math.Max(elapsed.TotalSeconds, 1e-9);
         var result = new FineTuneResult
         {
+            Precision = _precision,
             TrainingLoss = _lossLog.ToImmutable(),
             Evaluations = _evaluations.ToImmutable(),
             Epochs = _epochs.ToImmutable(),

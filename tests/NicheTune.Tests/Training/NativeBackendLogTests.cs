@@ -22,7 +22,7 @@ public sealed class NativeBackendLogTests
             .WithLogging(loggerFactory).Fit(train);
 
         var backend = captured.Messages.Should().ContainSingle(m => m.Id.Name == "NativeBackend").Which;
-        backend.Id.Id.Should().Be(11);
+        backend.Id.Id.Should().Be(13);
         backend.Text.Should().Contain("device cpu").And.Contain("libtorch 2.10").And.Contain("CPU build").And.Contain("libtorch_cpu.so")
             .And.Contain($"{TorchSharp.torch.get_num_threads()} intra-op");
         captured.Messages.FindIndex(m => m.Id.Name == "NativeBackend")

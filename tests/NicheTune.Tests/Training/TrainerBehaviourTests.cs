@@ -328,6 +328,8 @@ internal sealed class ListLoggerProvider : ILoggerProvider
 {
     public List<EventId> Events { get; } = [];
 
+    public List<string> Messages { get; } = [];
+
     public ILogger CreateLogger(string categoryName) => new ListLogger(this);
 
     public void Dispose()
@@ -345,6 +347,7 @@ internal sealed class ListLoggerProvider : ILoggerProvider
             lock (owner.Events)
             {
                 owner.Events.Add(eventId);
+                owner.Messages.Add(formatter(state, exception));
             }
         }
     }

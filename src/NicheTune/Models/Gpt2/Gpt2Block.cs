@@ -86,7 +86,7 @@ internal sealed class Gpt2Conv1D : nn.Module<Tensor, Tensor>
     {
         // addmm fuses the bias add into the matrix multiply, as HF's Conv1D does.
         var flat = input.reshape(-1, _weight.size(0));
-        var output = torch.addmm(_bias, flat, _weight, 1f, 1f);
+        var output = Training.MixedPrecision.AddMatmul(_bias, flat, _weight);
         return output.view(input.size(0), input.size(1), _weight.size(1));
     }
 }
