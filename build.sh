@@ -8,16 +8,26 @@
 #   ./build.sh samples-smoke   run every sample with --smoke (a few steps each; what CI runs after the tests)
 #   ./build.sh bench [filter]  run the BenchmarkDotNet suite (optionally filtered)
 #   ./build.sh bench-guard     the hot loop's guard: trainer overhead ratio and RSS growth; fails above limits
-#   ./build.sh pack            build the NuGet package into artifacts/packages
+#   ./build.sh pack            build the NuGet packages (NicheTune, NicheTune.Reporting, .snupkg) into artifacts/packages
+#   ./build.sh consumer-test   pack, then build and run new net10.0 and net8.0 console apps that use the packages
 set -euo pipefail
 cd "$(dirname "$0")"
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 CONFIGURATION=${CONFIGURATION:-Release}
 
-usage() { sed -n '5,11p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '5,12p' "$0" | sed 's/^# \{0,1\}//'; }
 
 prerequisites() { ./eng/install-prerequisites.sh; }
+
+# Both packages (NicheTune, NicheTune.Reporting) with their symbol packages; the folder is emptied first so it holds
+# exactly this build's packages.
+pack() {
+  rm -rf artifacts/packages
+  for project in src/NicheTune src/NicheTune.Reporting; do
+    dotnet pack "$project" -c Release -o artifacts/packages
+  done
+}
 
 run_sample() {
   local name=$1; shift
@@ -65,7 +75,12 @@ case "$cmd" in
     ;;
   pack)
     prerequisites
-    dotnet pack src/NicheTune -c Release -o artifacts/packages
+    pack
+    ;;
+  consumer-test)
+    prerequisites
+    pack
+    ./eng/consumer-test.sh artifacts/packages
     ;;
   -h|--help|help) usage ;;
   *) echo "build.sh: unknown command '$cmd'" >&2; usage >&2; exit 2 ;;

@@ -1,4 +1,10 @@
+using System.Collections.Immutable;
+using System.ComponentModel;
+using System.Diagnostics;
+using System.Reflection;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.Arm;
+using System.Runtime.Intrinsics.X86;
 using TorchSharp;
 
 namespace NicheTune;
@@ -24,7 +30,34 @@ public static class TorchBackend
     public const string SetupCommand = "./eng/install-prerequisites.sh (as root; Debian: apt-get install -t trixie libstdc++6)";
 
     private static readonly object _gate = new();
+    private static readonly Lazy<LoadedBackend> _loaded = new(FindLoadedBackend, LazyThreadSafetyMode.ExecutionAndPublication);
     private static bool _available;
+
+    /// <summary>
+    /// Describes the native backend this process loaded: libtorch version, CPU or CUDA build, the library's path, the
+    /// CUDA devices libtorch sees, thread counts and the CPU's instruction sets. Use it to check, at run time, which
+    /// backend package the application picked up; the trainer logs the same line when training starts.
+    /// </summary>
+    /// <returns>The description; the loaded library is looked up once per process, the thread counts on every call.</returns>
+    /// <exception cref="NativeBackendException">libtorch or one of its dependencies could not be loaded.</exception>
+    public static NativeBackendInfo Describe()
+    {
+        EnsureAvailable();
+        LoadedBackend loaded = _loaded.Value;
+        return new NativeBackendInfo
+        {
+            LibTorchVersion = torch.__version__,
+            TorchSharpVersion = loaded.TorchSharpVersion,
+            Build = loaded.Build,
+            NativeLibraryPath = loaded.CpuLibraryPath,
+            CudaAvailable = loaded.CudaDeviceCount > 0,
+            CudaDeviceCount = loaded.CudaDeviceCount,
+            IntraOpThreads = torch.get_num_threads(),
+            InterOpThreads = torch.get_num_interop_threads(),
+            CpuInstructionSets = loaded.CpuInstructionSets,
+            CpuCapabilityOverride = Environment.GetEnvironmentVariable("ATEN_CPU_CAPABILITY") is { Length: > 0 } cap ? cap : null,
+        };
+    }
 
     /// <summary>
     /// Makes the first torch call and throws <see cref="NativeBackendException"/> with the cause and the fix when
@@ -97,6 +130,83 @@ public static class TorchBackend
         }
 
         return ex;
+    }
+
+    private sealed record LoadedBackend(string Build, string? CpuLibraryPath, int CudaDeviceCount, string TorchSharpVersion, ImmutableArray<string> CpuInstructionSets);
+
+    private static LoadedBackend FindLoadedBackend()
+    {
+        // is_available() makes TorchSharp try the CUDA library, so a CUDA package is loaded before the modules are read.
+        int devices = torch.cuda.is_available() ? torch.cuda.device_count() : 0;
+        string[] modules = LoadedModulePaths();
+        string? cpuLibrary = modules.FirstOrDefault(m => IsLibrary(m, "torch_cpu"));
+        string build = ClassifyBuild(modules);
+        string torchSharp = typeof(torch).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0]
+            ?? typeof(torch).Assembly.GetName().Version?.ToString() ?? "unknown";
+        return new LoadedBackend(build, cpuLibrary, devices, torchSharp, CpuInstructionSets());
+    }
+
+    internal static string ClassifyBuild(IReadOnlyCollection<string> modulePaths) =>
+        modulePaths.Any(m => IsLibrary(m, "torch_cuda")) ? "CUDA"
+        : modulePaths.Any(m => IsLibrary(m, "torch_cpu")) ? "CPU"
+        : "unknown";
+
+    /// <summary>Whether <paramref name="path"/> names the native library <paramref name="name"/> on any platform (lib*.so*, *.dll, lib*.dylib).</summary>
+    internal static bool IsLibrary(string path, string name)
+    {
+        string file = Path.GetFileName(path);
+        return file.StartsWith(name + ".", StringComparison.OrdinalIgnoreCase) || file.StartsWith("lib" + name + ".", StringComparison.OrdinalIgnoreCase);
+    }
+
+    private static string[] LoadedModulePaths()
+    {
+        try
+        {
+            using var process = Process.GetCurrentProcess();
+            return [.. process.Modules.Cast<ProcessModule>().Select(m => m.FileName).Where(f => !string.IsNullOrEmpty(f))];
+        }
+        catch (Exception ex) when (ex is Win32Exception or NotSupportedException or InvalidOperationException or UnauthorizedAccessException)
+        {
+            return [];
+        }
+    }
+
+    internal static ImmutableArray<string> CpuInstructionSets()
+    {
+        var sets = ImmutableArray.CreateBuilder<string>();
+        if (Avx2.IsSupported)
+        {
+            sets.Add("AVX2");
+        }
+
+        if (Avx512F.IsSupported)
+        {
+            sets.Add("AVX-512F");
+        }
+
+        if (Avx512BW.IsSupported)
+        {
+            sets.Add("AVX-512BW");
+        }
+
+        if (AdvSimd.IsSupported)
+        {
+            sets.Add("AdvSimd");
+        }
+
+        // .NET has no query for the bf16 extensions; Linux lists them in /proc/cpuinfo (what bf16 precision checks too).
+        string[] flags = Training.MixedPrecision.ReadCpuFlags()?.Split(' ', StringSplitOptions.RemoveEmptyEntries) ?? [];
+        if (flags.Contains("avx512_bf16"))
+        {
+            sets.Add("AVX512-BF16");
+        }
+
+        if (flags.Contains("amx_bf16"))
+        {
+            sets.Add("AMX-BF16");
+        }
+
+        return sets.ToImmutable();
     }
 
     internal static string? FindLibStdCxx()

@@ -51,4 +51,8 @@ internal static partial class Log
     [LoggerMessage(EventId = 12, EventName = "PrecisionSelected", Level = LogLevel.Information,
         Message = "Matrix products run in {Precision} ({Reason})")]
     public static partial void PrecisionSelected(ILogger logger, Precision precision, string reason);
+
+    [LoggerMessage(EventId = 13, EventName = "NativeBackend", Level = LogLevel.Information,
+        Message = "Training on device {Device} with {Backend}")]
+    public static partial void NativeBackend(ILogger logger, string device, NativeBackendInfo backend);
 }

@@ -92,7 +92,7 @@ internal static class MixedPrecision
         return false;
     }
 
-    private static string? ReadCpuFlags()
+    internal static string? ReadCpuFlags()
     {
         try
         {

@@ -93,6 +93,11 @@ internal sealed class Trainer<TBatch, TExample>
         TorchBackend.EnsureAvailable();
         _clock.Start();
         _device = _s.Device ?? CPU;
+        if (_logger.IsEnabled(LogLevel.Information))
+        {
+            Log.NativeBackend(_logger, _device.ToString(), TorchBackend.Describe());
+        }
+
         if (_s.Device is not null)
         {
             _model.to(_s.Device);
