@@ -8,16 +8,67 @@
 #   ./build.sh samples-smoke   run every sample with --smoke (a few steps each; what CI runs after the tests)
 #   ./build.sh bench [filter]  run the BenchmarkDotNet suite (optionally filtered)
 #   ./build.sh bench-guard     the hot loop's guard: trainer overhead ratio and RSS growth; fails above limits
-#   ./build.sh pack            build the NuGet package into artifacts/packages
+#   ./build.sh pack            build the NuGet packages (NicheTune, NicheTune.Reporting) into artifacts/packages
+#   ./build.sh notebooks       pack, then execute notebooks/*.ipynb (a failing cell fails) and save them with outputs
 set -euo pipefail
 cd "$(dirname "$0")"
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 CONFIGURATION=${CONFIGURATION:-Release}
 
-usage() { sed -n '5,11p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '5,12p' "$0" | sed 's/^# \{0,1\}//'; }
 
 prerequisites() { ./eng/install-prerequisites.sh; }
+
+pack() {
+  dotnet pack src/NicheTune -c Release -o artifacts/packages
+  dotnet pack src/NicheTune.Reporting -c Release -o artifacts/packages
+}
+
+# The notebooks restore NicheTune from artifacts/packages. A rebuild keeps the version number, and NuGet never refreshes a
+# version it has cached, so the cached copies of exactly the versions just packed are removed first.
+forget_cached_packages() {
+  local cache nupkg name id version
+  cache=$(dotnet nuget locals global-packages --list | sed 's/^[^:]*: *//')
+  for nupkg in artifacts/packages/*.nupkg; do
+    name=$(basename "$nupkg" .nupkg)
+    # The id's dot-separated parts never start with a digit; the version's first part does.
+    id=$(printf '%s' "$name" | sed -E 's/^([^0-9][^.]*(\.[^0-9][^.]*)*)\.[0-9].*$/\1/')
+    version=${name#"$id".}
+    rm -rf "$cache/${id,,}/${version,,}"
+  done
+}
+
+# Each notebook runs in dotnet-repl (a local tool, .config/dotnet-tools.json) from the notebooks folder, so relative
+# paths in it resolve the way they do in an editor; dotnet-repl exits non-zero when a cell fails. The executed copy goes to
+# artifacts/notebooks and replaces the notebook, so the saved file always carries the outputs of its last clean run.
+run_notebooks() {
+  local notebook name failed=0
+  dotnet tool restore
+  forget_cached_packages
+  mkdir -p artifacts/notebooks
+  for notebook in notebooks/*.ipynb; do
+    name=$(basename "$notebook")
+    echo "== notebook $name"
+    local started=$SECONDS
+    # dotnet-repl 0.3 targets .NET 8 or 9; roll forward to the runtime that is installed.
+    if ! (cd notebooks && DOTNET_ROLL_FORWARD=Major dotnet tool run dotnet-repl --run "$name" --exit-after-run \
+        --output-path "../artifacts/notebooks/$name" > "../artifacts/notebooks/${name%.ipynb}.log" 2>&1); then
+      echo "notebook $name failed (a cell raised an error); artifacts/notebooks/$name has the outputs:" >&2
+      grep -o '"evalue": "[^"]*' "artifacts/notebooks/$name" 2>/dev/null | head -n 5 >&2 || tail -n 20 "artifacts/notebooks/${name%.ipynb}.log" >&2
+      failed=1
+      continue
+    fi
+    echo "   ran in $((SECONDS - started)) s"
+    # Drops restore-progress noise, writes the feed as a relative path, and fails without plots or with an error output.
+    if dotnet run eng/notebook-outputs.cs -- "artifacts/notebooks/$name" artifacts/packages; then
+      cp "artifacts/notebooks/$name" "$notebook"
+    else
+      failed=1
+    fi
+  done
+  return $failed
+}
 
 run_sample() {
   local name=$1; shift
@@ -65,7 +116,12 @@ case "$cmd" in
     ;;
   pack)
     prerequisites
-    dotnet pack src/NicheTune -c Release -o artifacts/packages
+    pack
+    ;;
+  notebooks)
+    prerequisites
+    pack
+    run_notebooks
     ;;
   -h|--help|help) usage ;;
   *) echo "build.sh: unknown command '$cmd'" >&2; usage >&2; exit 2 ;;
