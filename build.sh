@@ -10,13 +10,14 @@
 #   ./build.sh bench-guard     the hot loop's guard: trainer overhead ratio and RSS growth; fails above limits
 #   ./build.sh pack            build the NuGet packages (NicheTune, NicheTune.Reporting) into artifacts/packages
 #   ./build.sh notebooks       pack, then execute notebooks/*.ipynb (a failing cell fails) and save them with outputs
+#   ./build.sh docs            the DocFX site (API reference + docs/) into artifacts/docs; any warning fails
 set -euo pipefail
 cd "$(dirname "$0")"
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 CONFIGURATION=${CONFIGURATION:-Release}
 
-usage() { sed -n '5,12p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '5,13p' "$0" | sed 's/^# \{0,1\}//'; }
 
 prerequisites() { ./eng/install-prerequisites.sh; }
 
@@ -117,6 +118,14 @@ case "$cmd" in
   pack)
     prerequisites
     pack
+    ;;
+  docs)
+    # DocFX (a local tool) reads the projects' XML docs and docs/*.md. Warnings are errors: a broken link or cref fails.
+    # An undocumented public member already fails the compile (CS1591 is an error), which docfx metadata runs first.
+    dotnet tool restore
+    rm -rf artifacts/docfx artifacts/docs
+    # docfx 2.81 targets .NET 8; roll forward to the runtime that is installed.
+    DOTNET_ROLL_FORWARD=Major dotnet tool run docfx docfx.json --warningsAsErrors
     ;;
   notebooks)
     prerequisites
