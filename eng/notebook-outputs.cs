@@ -1,6 +1,7 @@
 // Tidies an executed notebook and checks it: `dotnet run eng/notebook-outputs.cs -- NOTEBOOK [FEED]`.
 // dotnet-repl saves every progress update of a package restore as its own output; only the last one says anything, so the
-// others are dropped. The feed's absolute path (this machine's) is written as the relative path the notebook resolves.
+// others are dropped, and so is the kernel's note that it loaded a package's notebook extension (it names this machine's
+// NuGet cache). The feed's absolute path (this machine's) is written as the relative path the notebook resolves.
 // Fails (exit 1) when the notebook has an error output or no image output: a notebook whose plots are missing is broken.
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -25,6 +26,11 @@ foreach (JsonObject cell in notebook["cells"]!.AsArray().Cast<JsonObject>())
     var kept = new List<JsonNode>();
     foreach (JsonNode output in outputs.Select(o => o!.DeepClone()))
     {
+        if (Text(output["data"]?["text/plain"]).StartsWith("Loading extensions from ", StringComparison.Ordinal))
+        {
+            continue;
+        }
+
         string html = Text(output["data"]?["text/html"]);
         bool progress = html.Contains("<strong>Restore sources</strong>") || html.Contains("<strong>Installing Packages</strong>");
         if (progress && kept.Count > 0 && Text(kept[^1]["data"]?["text/html"]).Contains("<strong>Restore sources</strong>"))
