@@ -345,7 +345,8 @@ public sealed record CounterfactualReport(CounterfactualModelKind Kind, Immutabl
                 sb.Append(CultureInfo.InvariantCulture, $"{p.FlipRate:F3} | ");
             }
 
-            sb.Append(CultureInfo.InvariantCulture, $"{p.MeanGap:F3} | {p.MeanAbsoluteGap:F3} | {p.MaxAbsoluteGap:F3} |\n");
+            string mean = double.IsNaN(p.MeanGap) ? "–" : p.MeanGap.ToString("F3", CultureInfo.InvariantCulture);
+            sb.Append(CultureInfo.InvariantCulture, $"{mean} | {p.MeanAbsoluteGap:F3} | {p.MaxAbsoluteGap:F3} |\n");
         }
 
         if (Pairs.MaxBy(p => p.MaxAbsoluteGap) is { WorstExamples.Length: > 0 } worst)

@@ -25,12 +25,14 @@ public sealed class ModelMonitorOptions
     public int EvaluateEvery { get; init; } = 100;
 
     /// <summary>
-    /// Observations of a statistic the window must hold before its drift can raise an alert: PSI on a handful of
-    /// observations is noise (its expected value with no drift is about (bins − 1) / n).
+    /// Observations of a statistic the window must hold before its drift can raise an alert. PSI on few observations is
+    /// noise: with no drift at all its expected value is about (bins − 1) · (1/n + 1/N) for a window of n and a
+    /// reference of N, so 10 bins and n = 100 already average about 0.1, the warning threshold (measured: a window of 100
+    /// FOLDOC entries against 500 others reached PSI 0.14). From 500 on, the no-drift PSI stays well below 0.1.
     /// </summary>
-    /// <value>Default 100.</value>
+    /// <value>Default 500.</value>
     [Range(1, int.MaxValue)]
-    public int MinimumWindowCount { get; init; } = 100;
+    public int MinimumWindowCount { get; init; } = 500;
 
     /// <summary>
     /// Perplexity of an input under a reference language model, computed for every observed <c>PredictionRecord</c>
