@@ -15,7 +15,11 @@ public sealed class ModelMonitorOptions
     [Range(1, 10_000_000)]
     public int WindowSize { get; init; } = 1000;
 
-    /// <summary>The longest an observation stays in the window (by the monitor's <see cref="TimeProvider"/>), or <see langword="null"/> for a window by count only.</summary>
+    /// <summary>
+    /// The longest an observation stays in the window, measured from its <see cref="MonitorObservation.Timestamp"/> to the
+    /// monitor's <see cref="TimeProvider"/> clock, or <see langword="null"/> for a window by count only. Observations leave
+    /// in arrival order, so this assumes they arrive roughly in time order (as served requests do).
+    /// </summary>
     /// <value>Default <see langword="null"/>.</value>
     public TimeSpan? WindowDuration { get; init; }
 
