@@ -148,6 +148,11 @@ var inContextQuery = new PromptTemplate("{text} =");
 const int InContextBytes = 18;
 var scorer = new LabelScorer(baseModel, tokenizer.Encode, new LabelScorerOptions { BatchSize = 64 });
 
+if (Array.IndexOf(args, "--diagnose") is int diagnoseAt and >= 0)
+{
+    return Diagnose(diagnoseAt + 1 < args.Length ? args[diagnoseAt + 1] : "plain:loss,eda4:loss");
+}
+
 var methods = new List<string>();
 var results = new Dictionary<string, List<(double MacroF1, double Accuracy, double Seconds)>>(StringComparer.Ordinal);
 void Record(string method, IReadOnlyList<int> targets, IReadOnlyList<int> predictions, TimeSpan elapsed)
@@ -277,11 +282,110 @@ Console.WriteLine($"Augmentation: macro-F1 {augmentedMean:F3} vs {plainMean:F3} 
 Console.WriteLine($"Total {total.Elapsed.TotalSeconds:F0} s; {torch.get_num_threads()} libtorch thread(s).");
 return 0;
 
+// Diagnosis on the first seed, never on the test set: the arms are scored on a development set, every non-test entry
+// that is in neither the 100 training nor the 100 validation examples.
+int Diagnose(string armList)
+{
+    const int seed = 42;
+    FewShotSplit split = FewShotSplit.Create(entries, trainCount, validationCount, testCount, seed);
+    var used = split.Train.Concat(split.Validation).Select(e => e.Text).ToHashSet(StringComparer.Ordinal);
+    List<LabeledText> dev = [.. entries.Where(e => !testTexts.Contains(e.Text) && !used.Contains(e.Text))];
+    int[] devTargets = [.. dev.Select(e => labelIndex[e.Label])];
+    string[] devTexts = [.. dev.Select(e => e.Text)];
+    Console.WriteLine($"Diagnosis, seed {seed}: {split.Train.Count} training, {split.Validation.Count} validation, {dev.Count} development examples (no test text).");
+    string[] trainTexts = [.. split.Train.Select(t => t.Text)];
+    int[] trainTargets = [.. split.Train.Select(t => labelIndex[t.Label])];
+    var logistic = new LogisticRegression(trainTexts, trainTargets, labels.Length);
+    double Macro(IReadOnlyList<int> predictions) => ClassificationReport.FromLabels(devTargets, predictions, labels.Length, labels).F1(Average.Macro);
+    Console.WriteLine($"  logistic regression on the 100: development macro-F1 {Macro([.. devTexts.Select(logistic.Predict)]):F3}");
+    var augmenters = new Dictionary<string, IAugmenter<LabeledText>>(StringComparer.Ordinal) { ["eda4"] = augmenter, ["syn4"] = synonymsOnly };
+    foreach ((string name, IAugmenter<LabeledText> aug) in augmenters)
+    {
+        List<LabeledText> all = split.Train.AugmentAll(aug, seed);
+        var variants = new List<(LabeledText Original, LabeledText Variant)>();
+        LabeledText? current = null;
+        int next = 0;
+        foreach (LabeledText e in all)
+        {
+            if (next < split.Train.Count && ReferenceEquals(e, split.Train[next]))
+            {
+                current = e;
+                next++;
+                continue;
+            }
+
+            variants.Add((current!, e));
+        }
+
+        string Head(string t) => Encoding.UTF8.GetString(Truncate(tokenizer.Encode(t), classifierBytes).Where(b => b < 256).Select(b => (byte)b).ToArray());
+        double headSame = variants.Count(v => Head(v.Original.Text) == Head(v.Variant.Text)) / (double)variants.Count;
+        double simWhole = variants.Average(v => TextSimilarity.CharacterNGramCosine(v.Original.Text, v.Variant.Text));
+        double simHead = variants.Average(v => TextSimilarity.CharacterNGramCosine(Head(v.Original.Text), Head(v.Variant.Text)));
+        double flips = variants.Count(v => logistic.Predict(v.Variant.Text) != logistic.Predict(v.Original.Text)) / (double)variants.Count;
+        var augmentedLogistic = new LogisticRegression([.. all.Select(t => t.Text)], [.. all.Select(t => labelIndex[t.Label])], labels.Length);
+        var augmentedBayes = new NaiveBayes([.. all.Select(t => t.Text)], [.. all.Select(t => labelIndex[t.Label])], labels.Length);
+        var bayes = new NaiveBayes(trainTexts, trainTargets, labels.Length);
+        Console.WriteLine($"  {name}: {variants.Count} variants; first {classifierBytes} bytes unchanged in {headSame:P0}; 3-gram cosine to the original {simWhole:F3} (whole), {simHead:F3} (first {classifierBytes} bytes); " +
+            $"logistic regression (fitted on the 100) changes its prediction on {flips:P1} of variants");
+        Console.WriteLine($"    word-count models with these variants: logistic regression {Macro([.. devTexts.Select(augmentedLogistic.Predict)]):F3} (without {Macro([.. devTexts.Select(logistic.Predict)]):F3}), " +
+            $"naive Bayes {Macro([.. devTexts.Select(augmentedBayes.Predict)]):F3} (without {Macro([.. devTexts.Select(bayes.Predict)]):F3})");
+    }
+
+    var validation = Tokenize(split.Validation);
+    var devTokens = Tokenize(dev);
+    int stepsPerEpoch = (split.Train.Count + BatchSize - 1) / BatchSize;
+    foreach (string arm in armList.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+    {
+        string[] parts = arm.Split(':');
+        string data = parts[0];
+        string stopOn = parts.Length > 1 && parts[1] == "f1" ? "validation.f1.macro" : "validation.loss";
+        bool sameEpochs = parts.Length > 2 && parts[2] == "epochs";
+        List<LabeledText> train = data switch
+        {
+            "plain" => split.Train,
+            "eda4" => split.Train.AugmentAll(augmenter, seed),
+            "syn4" => split.Train.AugmentAll(synonymsOnly, seed),
+            "eda1" => split.Train.AugmentAll(Augmenters.Eda(new EdaOptions { Copies = 1, ProtectedTerms = ProtectedTerms.Default.WithGlossary(distinctive) }).ForLabeled(), seed),
+            "bal" => Balanced(split.Train, seed),
+            _ => throw new ArgumentException($"Unknown diagnosis arm '{data}'; use plain, eda4, syn4 or eda1.", nameof(armList)),
+        };
+        int runEpochs = sameEpochs ? epochs : Math.Max(1, (int)Math.Round(epochs * (double)split.Train.Count / train.Count));
+        var clock = Stopwatch.StartNew();
+        int[] predictions = FineTune(Tokenize(train), validation, devTokens, seed, runEpochs, sameEpochs ? (train.Count + BatchSize - 1) / BatchSize : stepsPerEpoch, stopOn);
+        var report = ClassificationReport.FromLabels(devTargets, predictions, labels.Length, labels);
+        Console.WriteLine($"  {arm,-22} development macro-F1 {report.F1(Average.Macro):F3}, accuracy {report.Accuracy:F3}; predicted per class {string.Join(" ", Enumerable.Range(0, labels.Length).Select(c => predictions.Count(p => p == c)))} " +
+            $"(true {string.Join(" ", Enumerable.Range(0, labels.Length).Select(c => devTargets.Count(p => p == c)))}) ({clock.Elapsed.TotalSeconds:F0} s)");
+    }
+
+    return 0;
+}
+
+List<LabeledText> Balanced(List<LabeledText> train, int seed)
+{
+    var counts = train.GroupBy(t => t.Label).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
+    int largest = counts.Values.Max();
+    var single = Augmenters.Eda(new EdaOptions { Copies = 1, ProtectedTerms = ProtectedTerms.Default.WithGlossary(distinctive) }).ForLabeled();
+    var result = new List<LabeledText>();
+    int index = 0;
+    foreach (LabeledText e in train)
+    {
+        result.Add(e);
+        int copies = Math.Min(Copies, (int)Math.Ceiling(largest / (double)counts[e.Label]) - 1);
+        var random = new Random(unchecked((seed * 1_000_003) ^ index++));
+        for (int c = 0; c < copies; c++)
+        {
+            result.AddRange(single.Augment(e, random));
+        }
+    }
+
+    return result;
+}
+
 List<TokenExample> Tokenize(IEnumerable<LabeledText> examples)
     => [.. examples.Select(e => new TokenExample(Truncate(tokenizer.Encode(e.Text), classifierBytes), labelIndex[e.Label]))];
 
 // Fine-tunes a fresh classifier (a copy of the base weights, a new head) and returns its test predictions.
-int[] FineTune(List<TokenExample> train, List<TokenExample> validation, List<TokenExample> test, int seed, int runEpochs, int evaluateEvery)
+int[] FineTune(List<TokenExample> train, List<TokenExample> validation, List<TokenExample> test, int seed, int runEpochs, int evaluateEvery, string stopOn = "validation.loss")
 {
     torch.manual_seed(seed);
     var body = new Gpt2LMHeadModel(baseConfig);
@@ -289,13 +393,13 @@ int[] FineTune(List<TokenExample> train, List<TokenExample> validation, List<Tok
     using var classifier = new Gpt2MeanPoolClassifier(body, labels.Length);
     FineTuneResult result = FineTuner.For(classifier)
         .WithObjective(Objectives.SequenceClassification())
-        .WithFewShotRecipe(FewShot.Recipe() with { Seed = seed, Epochs = runEpochs, BatchSize = BatchSize, Patience = 4 })
+        .WithFewShotRecipe(FewShot.Recipe() with { Seed = seed, Epochs = runEpochs, BatchSize = BatchSize, Patience = 4, EarlyStoppingMetric = stopOn })
         .WithLearningRates(group => group.Kind == LayerGroupKind.Head ? headRate : bodyRate)
         .EvaluateEvery(evaluateEvery)
-        .Evaluate(Metrics.Accuracy())
+        .Evaluate(Metrics.Accuracy(), Metrics.MacroF1())
         .Fit(train, validation, new TokenCollator(ByteTokenizer.PaddingId, classifierBytes));
-    Console.WriteLine($"    {train.Count} examples, {result.Steps} steps, best validation loss {result.BestMetric:F3} at step {result.BestStep} ({result.StopReason}); " +
-        $"validation accuracy {result.FinalMetrics.GetValueOrDefault("validation.accuracy"):F3}");
+    Console.WriteLine($"    {train.Count} examples, {result.Steps} steps, best {stopOn} {result.BestMetric:F3} at step {result.BestStep} ({result.StopReason}); " +
+        $"validation accuracy {result.FinalMetrics.GetValueOrDefault("validation.accuracy"):F3}, macro-F1 {result.FinalMetrics.GetValueOrDefault("validation.f1.macro"):F3}");
     return Predict(classifier, test);
 }
 
