@@ -281,6 +281,93 @@ public static class Augmenters
         return result;
     }
 
+    /// <summary>
+    /// Augments only where classes are short of examples: each class is topped up towards the size of the largest class,
+    /// at most <paramref name="maxCopies"/> augmenter calls per original, and the largest class gets none. Use it when the metric
+    /// weighs classes equally (macro-F1) and the data is imbalanced: uniform copies keep the imbalance and add as many near-duplicates
+    /// of the large classes as of the small ones. A class of n examples short of the largest class's N gets
+    /// min(N − n, <paramref name="maxCopies"/> × n) calls, spread evenly over its examples (which of them get one call more is
+    /// drawn with the seed). Every original is kept and followed by its variants; example i draws from a random source seeded by
+    /// (<paramref name="seed"/>, i), as in <see cref="AugmentAll{T}"/>. Use an augmenter that yields one variant per call
+    /// (for EDA, <see cref="EdaOptions.Copies"/> = 1); an augmenter that yields none for an example leaves its class short.
+    /// </summary>
+    /// <typeparam name="T">The example type.</typeparam>
+    /// <param name="examples">The data.</param>
+    /// <param name="augmenter">The augmenter, called once per wanted variant.</param>
+    /// <param name="label">The class of an example.</param>
+    /// <param name="seed">The seed.</param>
+    /// <param name="maxCopies">The most augmenter calls per original, at least 1.</param>
+    /// <returns>A new list: the originals, each followed by its variants.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxCopies"/> is below 1.</exception>
+    public static List<T> AugmentBalanced<T>(this IEnumerable<T> examples, IAugmenter<T> augmenter, Func<T, string> label, int seed, int maxCopies = 4)
+    {
+        ArgumentNullException.ThrowIfNull(examples);
+        ArgumentNullException.ThrowIfNull(augmenter);
+        ArgumentNullException.ThrowIfNull(label);
+        if (maxCopies < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(maxCopies), maxCopies, "Allow at least 1 augmented copy per example (4 is EDA's usual number).");
+        }
+
+        T[] data = [.. examples];
+        string[] labels = [.. data.Select(label)];
+        var calls = new int[data.Length];
+        var members = new Dictionary<string, List<int>>(StringComparer.Ordinal);
+        for (int i = 0; i < data.Length; i++)
+        {
+            if (!members.TryGetValue(labels[i], out List<int>? list))
+            {
+                members[labels[i]] = list = [];
+            }
+
+            list.Add(i);
+        }
+
+        int largest = members.Count == 0 ? 0 : members.Values.Max(m => m.Count);
+        var order = new Random(seed);
+        foreach (List<int> group in members.Values.OrderBy(g => labels[g[0]], StringComparer.Ordinal))
+        {
+            int wanted = Math.Min(largest - group.Count, maxCopies * group.Count);
+            int[] shuffled = [.. group];
+            order.Shuffle(shuffled);
+            for (int j = 0; j < shuffled.Length; j++)
+            {
+                calls[shuffled[j]] = (wanted / group.Count) + (j < wanted % group.Count ? 1 : 0);
+            }
+        }
+
+        var result = new List<T>(data.Length + calls.Sum());
+        for (int i = 0; i < data.Length; i++)
+        {
+            result.Add(data[i]);
+            if (calls[i] == 0)
+            {
+                continue;
+            }
+
+            var random = new Random(unchecked((seed * 1_000_003) ^ i));
+            for (int c = 0; c < calls[i]; c++)
+            {
+                result.AddRange(augmenter.Augment(data[i], random));
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// <see cref="AugmentBalanced{T}(IEnumerable{T}, IAugmenter{T}, Func{T, string}, int, int)"/> for labelled texts: tops every
+    /// label up towards the largest one with at most <paramref name="maxCopies"/> variants per original.
+    /// </summary>
+    /// <param name="examples">The labelled texts.</param>
+    /// <param name="augmenter">The augmenter, called once per wanted variant (e.g. EDA with one copy).</param>
+    /// <param name="seed">The seed.</param>
+    /// <param name="maxCopies">The most augmenter calls per original, at least 1.</param>
+    /// <returns>A new list: the originals, each followed by its variants.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxCopies"/> is below 1.</exception>
+    public static List<LabeledText> AugmentBalanced(this IEnumerable<LabeledText> examples, IAugmenter<LabeledText> augmenter, int seed, int maxCopies = 4)
+        => examples.AugmentBalanced(augmenter, static e => e.Label, seed, maxCopies);
+
     private static IAugmenter<string> Word(WordOperation operation, double rate, ProtectedTerms? protectedTerms, SynonymTable? synonyms)
         => new WordOperationAugmenter(operation, rate, protectedTerms ?? ProtectedTerms.Default, new Lexicon(synonyms ?? SynonymTable.WordNet));
 
