@@ -468,10 +468,22 @@ public sealed class NicheModel : IDisposable, IAsyncDisposable
                 await timeout.CancelAsync().ConfigureAwait(false);
             }
 
-            if (batch.Count > 0)
+            if (batch.Count == 0)
             {
-                Execute(batch);
+                continue;
             }
+
+            if (Volatile.Read(ref _disposed) != 0)
+            {
+                foreach (Request request in batch)
+                {
+                    request.Completion.TrySetException(new ObjectDisposedException(nameof(NicheModel), $"Model '{Name}' was disposed before this request ran."));
+                }
+
+                continue;
+            }
+
+            Execute(batch);
         }
     }
 
@@ -595,9 +607,10 @@ public sealed class NicheModel : IDisposable, IAsyncDisposable
         var model = (IHiddenStateModel)_model;
         Tensor hidden = model.HiddenStates(ids, mask);
         Tensor logits = nn.functional.linear(hidden, model.OutputWeight, model.OutputBias).to_type(ScalarType.Float32);
-        Tensor logProbabilities = nn.functional.log_softmax(logits[.., ..-1], -1);
-        Tensor targets = ids[.., 1..].unsqueeze(-1);
-        Tensor tokenScores = logProbabilities.gather(-1, targets).squeeze(-1) * mask[.., 1..].to_type(ScalarType.Float32);
+        long predicted = ids.shape[1] - 1;
+        Tensor logProbabilities = nn.functional.log_softmax(logits.narrow(1, 0, predicted), -1);
+        Tensor targets = ids.narrow(1, 1, predicted).unsqueeze(-1);
+        Tensor tokenScores = logProbabilities.gather(-1, targets).squeeze(-1) * mask.narrow(1, 1, predicted).to_type(ScalarType.Float32);
         double[] sums = tokenScores.sum(dim: 1).to_type(ScalarType.Float64).cpu().data<double>().ToArray();
         return [.. requests.Select((r, i) => Record(r, PredictionKind.Score) with { LogLikelihood = sums[i] })];
     }
