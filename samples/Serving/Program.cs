@@ -154,7 +154,7 @@ Console.WriteLine($"Exported to {package} (content hash {manifest.ContentHash[..
 // 3. Serve it.
 var builder = WebApplication.CreateSlimBuilder(args);
 builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
-builder.Logging.SetMinimumLevel(smoke ? LogLevel.Warning : LogLevel.Information);
+builder.Logging.SetMinimumLevel(smoke ? LogLevel.Warning : LogLevel.Information).AddFilter("Microsoft", LogLevel.Warning);
 builder.Services.AddSingleton<ServingMetrics>();
 builder.Services.AddSingleton<IPredictionObserver>(provider => provider.GetRequiredService<ServingMetrics>());
 builder.Services.AddNicheModel("foldoc", package, options =>
