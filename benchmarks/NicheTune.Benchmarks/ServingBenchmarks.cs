@@ -16,7 +16,7 @@ namespace NicheTune.Benchmarks;
 /// A served classifier on the benchmark model's body (GPT-2, d 256, 4 layers, 128 positions; mean-pooled, 8 classes)
 /// under 16 concurrent callers: NicheModel with micro-batching (up to 16 requests per forward, 2 ms window) against the
 /// same model answering one request per forward. Each invocation answers <see cref="Predictions"/> requests (16 callers
-/// × 8 each), so the table's time is per prediction; p50/p99 request latency is printed at the end of each run.
+/// × 8 each), so the table's time is per prediction, for short queries and for sentences; p50/p99 request latency is printed at the end of each run.
 /// </summary>
 [Config(typeof(Config))]
 public class ServingBenchmarks
@@ -25,8 +25,13 @@ public class ServingBenchmarks
     public const int PerCaller = 8;
     public const int Predictions = Callers * PerCaller;
 
-    // Computing-dictionary sentences of 60–128 bytes (varied lengths, so batches are padded as in real traffic).
-    private static readonly string[] Texts =
+    // Computing-dictionary texts of varied lengths, so batches are padded as in real traffic.
+    private static readonly string[] Queries =
+    [
+        "SMTP relay", "lazy evaluation", "page fault", "DEC PDP-11", "kludge", "PCI Express", "QAM modem", "heisenbug",
+    ];
+
+    private static readonly string[] Sentences =
     [
         "A network protocol that routes packets between autonomous systems on the Internet.",
         "A programming language with lazy evaluation and a strong static type system.",
@@ -39,6 +44,11 @@ public class ServingBenchmarks
     ];
 
     private readonly ConcurrentDictionary<string, ConcurrentBag<double>> _latencies = new();
+    private string[] _texts = [];
+
+    /// <summary>Short queries (5–15 bytes: per-call overhead dominates) or sentences (45–100 bytes: arithmetic dominates).</summary>
+    [Params("queries", "sentences")]
+    public string Input { get; set; } = "sentences";
     private string? _folder;
     private NicheModel? _batched;
     private NicheModel? _oneByOne;
@@ -47,6 +57,7 @@ public class ServingBenchmarks
     public void Setup()
     {
         torch.manual_seed(1);
+        _texts = Input == "queries" ? Queries : Sentences;
         var shape = ModelShape.Benchmark;
         var tokenizer = new ByteTokenizer();
         using var classifier = new MeanPoolClassifier(new Gpt2LMHeadModel(shape.ToConfig()), 8, dropout: 0);
@@ -74,12 +85,12 @@ public class ServingBenchmarks
         foreach ((string name, ConcurrentBag<double> values) in _latencies)
         {
             double[] sorted = [.. values.Order()];
-            Console.WriteLine($"// Serving latency {name}: p50 {Percentile(sorted, 0.50):F1} ms, p99 {Percentile(sorted, 0.99):F1} ms over {sorted.Length} requests");
+            Console.WriteLine($"// Serving latency {name} ({Input}): p50 {Percentile(sorted, 0.50):F1} ms, p99 {Percentile(sorted, 0.99):F1} ms over {sorted.Length} requests");
         }
 
         if (_batched is not null)
         {
-            Console.WriteLine($"// Serving MicroBatched: {_batched.RequestCount} requests in {_batched.BatchCount} forward passes");
+            Console.WriteLine($"// Serving MicroBatched ({Input}): {_batched.RequestCount} requests in {_batched.BatchCount} forward passes");
         }
 
         _batched?.Dispose();
@@ -98,7 +109,7 @@ public class ServingBenchmarks
             for (int i = 0; i < PerCaller; i++)
             {
                 long started = Stopwatch.GetTimestamp();
-                await model.ClassifyAsync(Texts[(caller + i) % Texts.Length]).ConfigureAwait(false);
+                await model.ClassifyAsync(_texts[(caller + i) % _texts.Length]).ConfigureAwait(false);
                 latencies.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
             }
         })));
