@@ -216,6 +216,30 @@ public static class PretrainedModel
         });
     }
 
+    /// <summary>The Hugging Face <c>config.json</c> text for <paramref name="model"/> with its weights stored in <paramref name="dtypes"/>; null for an unsupported type.</summary>
+    internal static string? ConfigJsonFor(nn.Module model, IEnumerable<ScalarType> dtypes)
+    {
+        ArchitectureEntry? entry = PretrainedArchitectures.ForModule(model.GetType());
+        return entry is null ? null : ConfigWithDtype(entry.ConfigJson(model), entry.Architecture, dtypes.Where(IsFloat).Distinct().ToArray());
+    }
+
+    /// <summary>The Hugging Face class name <see cref="Save"/> writes for <paramref name="model"/>, or null for an unsupported type.</summary>
+    internal static string? ArchitectureOf(nn.Module model) => PretrainedArchitectures.ForModule(model.GetType())?.Architecture;
+
+    /// <summary>Builds (without weights) the model a <c>config.json</c> text describes, as <paramref name="architecture"/>.</summary>
+    internal static nn.Module Create(string configJson, string architecture, PretrainedLoadOptions options)
+    {
+        ArchitectureEntry entry = PretrainedArchitectures.Find(architecture)
+            ?? throw new NotSupportedException($"The architecture '{architecture}' is not supported; supported: {string.Join(", ", SupportedArchitectures)}.");
+        nn.Module model = entry.Create(configJson, options);
+        if (model.parameters().Any(p => p.dtype != options.Dtype))
+        {
+            model.to(options.Dtype);
+        }
+
+        return model;
+    }
+
     private static PretrainedLoadOptions With(PretrainedLoadOptions options, string architecture) => new()
     {
         Dtype = options.Dtype,
