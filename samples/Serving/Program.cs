@@ -24,6 +24,7 @@ using NicheTune.Deployment;
 using NicheTune.Evaluation;
 using NicheTune.Freezing;
 using NicheTune.Models;
+using NicheTune.Monitoring;
 using NicheTune.Samples;
 using NicheTune.Scheduling;
 using NicheTune.Text;
@@ -151,12 +152,27 @@ ModelPackageManifest manifest = ModelPackage.Export(classifier, package, new Mod
 });
 Console.WriteLine($"Exported to {package} (content hash {manifest.ContentHash[..16]}…, {manifest.Files.Count} files) in {clock.Elapsed.TotalSeconds:F0} s since start.");
 
-// 3. Serve it.
+// 3. The drift monitor's reference window: the validation entries as the exported model answers them — what normal
+// traffic looks like. In production the monitor compares rolling windows of requests with it (PSI, Jensen–Shannon).
+var referenceRecords = new ConcurrentQueue<PredictionRecord>();
+using (var referenceModel = NicheModel.Load(package, new NicheModelOptions { Observers = { new RecordingObserver(referenceRecords) } }))
+{
+    foreach (var (text, _) in validation)
+    {
+        referenceModel.Classify(text);
+    }
+}
+
+using var monitor = new ModelMonitor(MonitorReference.Capture(referenceRecords), new ModelMonitorOptions { Name = "foldoc" });
+Console.WriteLine($"Monitor reference captured from {referenceRecords.Count} validation answers.");
+
+// 4. Serve it.
 var builder = WebApplication.CreateSlimBuilder(args);
 builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
 builder.Logging.SetMinimumLevel(smoke ? LogLevel.Warning : LogLevel.Information).AddFilter("Microsoft", LogLevel.Warning);
 builder.Services.AddSingleton<ServingMetrics>();
 builder.Services.AddSingleton<IPredictionObserver>(provider => provider.GetRequiredService<ServingMetrics>());
+builder.Services.AddSingleton<IPredictionObserver>(monitor);
 builder.Services.AddNicheModel("foldoc", package, options =>
 {
     options.MaxBatchSize = 32;
@@ -165,9 +181,7 @@ builder.Services.AddNicheModel("foldoc", package, options =>
 builder.Services.AddHealthChecks().AddCheck<ModelHealthCheck>("foldoc-model");
 builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
     .AddMeter(ServingMetrics.MeterName)
-    // MONITORING: once NicheTune.Monitoring's ModelMonitor exists, register it as an IPredictionObserver above
-    // (builder.Services.AddSingleton<IPredictionObserver>(monitor)) and export its drift metrics with one line here:
-    // .AddMeter(ModelMonitor.MeterName)
+    .AddMeter(ModelMonitor.MeterName)
     .AddPrometheusExporter());
 var app = builder.Build();
 app.MapPost("/classify", async ([FromKeyedServices("foldoc")] NicheModel model, ClassifyRequest request, CancellationToken cancellationToken) =>
@@ -187,7 +201,7 @@ await app.StartAsync();
 string address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
 Console.WriteLine($"Serving on {address}: POST /classify, GET /health, GET /metrics.");
 
-// 4. Talk to ourselves.
+// 5. Talk to ourselves.
 using var http = new HttpClient { BaseAddress = new Uri(address) };
 Console.WriteLine($"GET /health → {(int)(await http.GetAsync("/health")).StatusCode} {await http.GetStringAsync("/health")}");
 foreach (var (text, label) in test.Take(4))
@@ -216,6 +230,9 @@ var served = app.Services.GetRequiredKeyedService<NicheModel>("foldoc");
 Console.WriteLine($"{clients} concurrent clients × {perClient} requests over HTTP: {sorted.Length / load.Elapsed.TotalSeconds:F0} requests/s, " +
     $"latency p50 {Percentile(sorted, 0.50):F1} ms, p99 {Percentile(sorted, 0.99):F1} ms; {served.RequestCount} requests in {served.BatchCount} forward passes " +
     $"(mean batch {served.RequestCount / (double)Math.Max(1, served.BatchCount):F1}); {torch.get_num_threads()} libtorch thread(s).");
+DriftReport drift = monitor.Evaluate();
+Console.WriteLine($"Monitor: {monitor.TotalObservations} requests observed, window {drift.WindowCount}, drift level {drift.Level}" +
+    $" (PSI of predicted labels {drift[DriftStatistic.PredictedLabel].PopulationStabilityIndex:F3}; windows under {new ModelMonitorOptions().MinimumWindowCount} requests are not judged).");
 string metricsText = await http.GetStringAsync("/metrics");
 foreach (string line in metricsText.Split('\n').Where(l => l.StartsWith("nichetune_", StringComparison.Ordinal) && !l.Contains("_bucket", StringComparison.Ordinal)).Take(6))
 {
@@ -307,6 +324,12 @@ internal sealed class ServingMetrics : IPredictionObserver, IDisposable
 }
 
 /// <summary>Healthy when the model is loaded and answers a one-word request within a second.</summary>
+// Keeps every answer, to capture the monitor's reference from a known-good data set.
+internal sealed class RecordingObserver(ConcurrentQueue<PredictionRecord> records) : IPredictionObserver
+{
+    public void Observe(PredictionRecord record) => records.Enqueue(record);
+}
+
 internal sealed class ModelHealthCheck([FromKeyedServices("foldoc")] NicheModel model) : IHealthCheck
 {
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)

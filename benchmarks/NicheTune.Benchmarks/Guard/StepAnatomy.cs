@@ -139,17 +139,17 @@ internal static class StepAnatomy
     }
 
     // NICHETUNE_ANATOMY_COMPARE=FILE.svg: the benchmark model's step by phase before (the naive step: plain output layer,
-    // TorchSharp's AdamW) and after (fused output layer, flat AdamW; then with bf16 products), interleaved over rounds,
+    // TorchSharp's AdamW) and after (fused output layer; the internal flat AdamW; bf16 products), interleaved over rounds,
     // written as a stacked-bar chart for docs/performance.md.
     private static void Compare(int steps, TextWriter output, string svgPath)
     {
         var arms = new (string Label, long Chunk, bool Flat, ScalarType? Matmul, bool LowBlocks)[]
         {
             ("naive", 0, false, null, false),
-            ("fused, TorchSharp AdamW", FusedDefault, false, null, false),
-            ("NicheTune fp32", FusedDefault, true, null, false),
-            ("bf16 head only", FusedDefault, true, ScalarType.BFloat16, false),
-            ("NicheTune bf16", FusedDefault, true, ScalarType.BFloat16, true),
+            ("NicheTune fp32", FusedDefault, false, null, false),
+            ("fp32, flat AdamW", FusedDefault, true, null, false),
+            ("bf16 head only", FusedDefault, false, ScalarType.BFloat16, false),
+            ("NicheTune bf16", FusedDefault, false, ScalarType.BFloat16, true),
         };
         output.WriteLine($"   {ModelShape.Benchmark.Describe()}");
         using var workload = TrainingWorkload.Create(ModelShape.Benchmark, steps + 1);

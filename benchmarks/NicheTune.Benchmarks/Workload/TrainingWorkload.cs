@@ -101,7 +101,8 @@ internal sealed class TrainingWorkload : IDisposable
         var builder = FineTuner.For(Model)
             .WithObjective(Objectives.CausalLanguageModeling(fuseOutputLayer: fused))
             .WithPrecision(precision)
-            .WithOptimizer(Optimizers.AdamW())
+            // NICHETUNE_BENCH_FLAT=1 measures the flat-buffer AdamW (internal: its peak memory grows, docs/performance.md).
+            .WithOptimizer(Environment.GetEnvironmentVariable("NICHETUNE_BENCH_FLAT") == "1" ? Optimizers.FlatAdamW() : Optimizers.AdamW())
             .WithLearningRate(LearningRate)
             .WithBatchSize(Shape.BatchSize)
             .ClipGradientNorm(MaxGradientNorm)

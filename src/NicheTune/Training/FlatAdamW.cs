@@ -159,8 +159,8 @@ internal sealed class FlatAdamW : AdamW
         private readonly Parameter[] _parameters;
         private readonly State[] _states;
         private readonly Tensor[] _gradientViews;
-        private readonly (IntPtr Pointer, long Offset)[] _gradientIdentity;
-        private readonly (IntPtr Pointer, long Offset)[] _weightIdentity;
+        private readonly long[] _gradientIdentity;
+        private readonly long[] _weightIdentity;
         private readonly Tensor[] _weightViews;
         private long _step;
 
@@ -174,8 +174,8 @@ internal sealed class FlatAdamW : AdamW
             ExpAvgSq = expAvgSq;
             _gradientViews = new Tensor[parameters.Length];
             _weightViews = new Tensor[parameters.Length];
-            _gradientIdentity = new (IntPtr, long)[parameters.Length];
-            _weightIdentity = new (IntPtr, long)[parameters.Length];
+            _gradientIdentity = new long[parameters.Length];
+            _weightIdentity = new long[parameters.Length];
         }
 
         public Tensor Weights { get; }
@@ -216,10 +216,13 @@ internal sealed class FlatAdamW : AdamW
                 states[i] = (State)stateTable[parameters[i].Handle];
             }
 
-            Tensor weights = torch.empty(total, dtype: dtype, device: device).DetachFromDisposeScope();
-            Tensor gradients = torch.zeros(total, dtype: dtype, device: device).DetachFromDisposeScope();
-            Tensor expAvg = torch.zeros(total, dtype: dtype, device: device).DetachFromDisposeScope();
-            Tensor expAvgSq = torch.zeros(total, dtype: dtype, device: device).DetachFromDisposeScope();
+            // Each buffer starts with one unused element, so every parameter's view has a storage offset of at least 1 while
+            // a tensor allocated elsewhere (autograd's fresh gradient, a hand-set one) has offset 0: that is how a view
+            // that was replaced is recognised, with one native call and no allocation.
+            Tensor weights = Padded(torch.empty(total + 1, dtype: dtype, device: device));
+            Tensor gradients = Padded(torch.zeros(total + 1, dtype: dtype, device: device));
+            Tensor expAvg = Padded(torch.zeros(total + 1, dtype: dtype, device: device));
+            Tensor expAvgSq = Padded(torch.zeros(total + 1, dtype: dtype, device: device));
             var flat = new FlatGroup(parameters, states, weights, gradients, expAvg, expAvgSq)
             {
                 Scratch = torch.empty(Math.Min(BlockElements, total), dtype: dtype, device: device).DetachFromDisposeScope(),
@@ -344,13 +347,15 @@ internal sealed class FlatAdamW : AdamW
             ExpAvgSq.Dispose();
         }
 
-        // Where a tensor's elements are: its storage's base address and its offset in it. The typed storage accessor makes
-        // a same-type alias handle, which the scope frees at once.
-        private static (IntPtr, long) Identity(Tensor tensor)
+        private static Tensor Padded(Tensor buffer)
         {
-            using var scope = torch.NewDisposeScope();
-            IntPtr pointer = tensor.dtype == ScalarType.Float64 ? tensor.storage<double>().data_ptr() : tensor.storage<float>().data_ptr();
-            return (pointer, tensor.storage_offset());
+            Tensor view = buffer.narrow(0, 1, buffer.shape[0] - 1).DetachFromDisposeScope();
+            buffer.Dispose();
+            return view;
         }
+
+        // A view's offset in its buffer (≥ 1); tensors allocated elsewhere start at 0. (Reading the storage's address
+        // through TorchSharp's typed storage accessor made native memory grow by tens of megabytes a step.)
+        private static long Identity(Tensor tensor) => tensor.storage_offset();
     }
 }

@@ -3,15 +3,15 @@ using System.Runtime.InteropServices;
 namespace NicheTune.Training;
 
 /// <summary>
-/// Keeps glibc from handing large freed blocks back to the kernel. By default glibc serves allocations above a
-/// (dynamically raised, at most 32 MiB) threshold with fresh <c>mmap</c>s and unmaps them on free, and trims the heap's
-/// free top; a training step frees and re-allocates the same activation- and gradient-sized blocks every step, so every
-/// step paid a page fault for each 4 KiB page of them (measured on the benchmark model: about 70,000 faults a step fp32,
-/// 130,000 with bf16 casts — over a quarter of a gigabyte re-zeroed by the kernel each step). With a fixed 256 MiB
-/// mmap threshold and a 1 GiB trim threshold the blocks stay in the heap and are reused: faults drop to a few hundred a
-/// step with the same peak RSS. Applied once per process by the trainer on Linux with glibc; the environment variable
-/// <c>NICHETUNE_RETAIN_FREED_MEMORY=0</c> turns it off, and glibc's own <c>MALLOC_MMAP_THRESHOLD_</c> /
-/// <c>MALLOC_TRIM_THRESHOLD_</c> settings are left alone when present.
+/// Opt-in (<c>NICHETUNE_RETAIN_FREED_MEMORY=1</c>): keeps glibc from handing large freed blocks back to the kernel. By
+/// default glibc serves allocations above a (dynamically raised, at most 32 MiB) threshold with fresh <c>mmap</c>s and
+/// unmaps them on free, and trims the heap's free top; a training step frees and re-allocates the same activation- and
+/// gradient-sized blocks every step, so it pays a page fault for each 4 KiB page of them (benchmark model: about 70,000
+/// faults a step in fp32, 130,000 with bf16 casts). A fixed 256 MiB mmap threshold and a 1 GiB trim threshold keep the
+/// blocks in the heap: faults drop to about 14,000 a step — but over 50 steps of the benchmark model the heap fragmented
+/// and peak RSS rose from 1.4 GB to 3.6 GB (docs/performance.md), so it is not the default. It suits long runs on
+/// machines with memory to spare; glibc's own <c>MALLOC_MMAP_THRESHOLD_</c> / <c>MALLOC_TRIM_THRESHOLD_</c> settings are
+/// left alone when present.
 /// </summary>
 internal static class NativeAllocator
 {
@@ -38,7 +38,7 @@ internal static class NativeAllocator
     private static bool Apply()
     {
         if (!OperatingSystem.IsLinux()
-            || Environment.GetEnvironmentVariable("NICHETUNE_RETAIN_FREED_MEMORY") == "0"
+            || Environment.GetEnvironmentVariable("NICHETUNE_RETAIN_FREED_MEMORY") != "1"
             || Environment.GetEnvironmentVariable("MALLOC_MMAP_THRESHOLD_") is not null
             || Environment.GetEnvironmentVariable("MALLOC_TRIM_THRESHOLD_") is not null)
         {

@@ -37,7 +37,7 @@ public sealed class FastPathTests
         {
             using var model = Model(seed: 31);
             FineTuner.For(model).WithObjective(Objectives.CausalLanguageModeling())
-                .WithOptimizer(Optimizers.AdamW(weightDecay: 0.05, flatBuffers: flat))
+                .WithOptimizer(flat ? Optimizers.FlatAdamW(weightDecay: 0.05) : Optimizers.AdamW(weightDecay: 0.05))
                 .Freeze(Freeze.UnfreezeGraduallyBySteps(3))
                 .WithLayerwiseLearningRates(baseRate: 3e-3, decay: 0.7)
                 .WithSchedule(Schedules.LinearWarmup(3).ThenCosine())
