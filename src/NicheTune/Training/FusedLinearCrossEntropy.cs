@@ -95,20 +95,9 @@ internal static class FusedLinearCrossEntropy
     private static (Tensor Value, Tensor? GradHidden, Tensor? GradWeight, Tensor? GradBias) Run(
         Tensor hidden, Tensor weight, Tensor? bias, Tensor targets, double epsilon, long ignoreIndex, long chunkElements, bool needHidden, bool needWeight, bool needBias)
     {
-        long rows = hidden.shape[0];
         long width = hidden.shape[1];
         long vocabulary = weight.shape[0];
-        using Tensor keep = targets.ne(ignoreIndex);
-        long count = keep.sum().item<long>();
-        Tensor h = hidden;
-        Tensor y = targets;
-        Tensor? index = null;
-        if (count < rows)
-        {
-            index = keep.nonzero().squeeze(1);
-            h = hidden.index_select(0, index);
-            y = targets.index_select(0, index);
-        }
+        (long count, Tensor h, Tensor y, Tensor? index) = KeptRows(hidden, targets, ignoreIndex);
 
         Tensor? gradHidden = needHidden ? torch.empty(count, width, dtype: hidden.dtype, device: hidden.device) : null;
         // The first chunk's product overwrites (beta 0), so the weight gradient needs no zero fill; with no rows it is zero.
@@ -144,19 +133,7 @@ internal static class FusedLinearCrossEntropy
                     // Softmax in place, with only per-row temporaries: a chunk-sized temporary per chunk (log_softmax's
                     // output, logsumexp's internals) makes glibc's heap grow step after step once its mmap threshold has
                     // adapted to blocks of that size (measured: +2 MiB RSS per step on the benchmark model).
-                    Tensor target = z.gather(1, yc).squeeze(1);
-                    Tensor? meanLogit = epsilon > 0 ? z.mean([1]) : null;
-                    Tensor max = z.amax([1], keepdim: true);
-                    Tensor sumExp = z.sub_(max).exp_().sum([1], keepdim: true);
-                    // loss = logsumexp − z_y = log Σ exp(z − max) + max − z_y; smoothing adds ε(logsumexp − mean z).
-                    Tensor logSumExp = sumExp.log().add_(max).squeeze(1);
-                    Tensor rowLoss = logSumExp - target;
-                    if (meanLogit is not null)
-                    {
-                        rowLoss = rowLoss.mul_(1 - epsilon).add_(logSumExp - meanLogit, alpha: epsilon);
-                    }
-
-                    total.add_(rowLoss.sum(ScalarType.Float64));
+                    Tensor sumExp = AddLossAndExponentiate(z, yc, epsilon, total);
                     if (!backward)
                     {
                         continue;
@@ -181,14 +158,7 @@ internal static class FusedLinearCrossEntropy
             }
         }
 
-        if (gradHidden is not null && index is not null)
-        {
-            Tensor full = torch.zeros(rows, width, dtype: hidden.dtype, device: hidden.device);
-            full.index_copy_(0, index, gradHidden);
-            gradHidden = full;
-        }
-
-        return (total.div_(count).to(hidden.dtype).squeeze(0), gradHidden, gradWeight, gradBias);
+        return (total.div_(count).to(hidden.dtype).squeeze(0), ScatterKept(gradHidden, index, hidden), gradWeight, gradBias);
     }
 
     // The same computation with the products in a lower precision. Per chunk: logits = bf16(h)·bf16(W)ᵀ (rounded to bf16),
@@ -198,20 +168,9 @@ internal static class FusedLinearCrossEntropy
     private static (Tensor Value, Tensor? GradHidden, Tensor? GradWeight, Tensor? GradBias) RunLowPrecision(
         Tensor hidden, Tensor weight, Tensor? bias, Tensor targets, double epsilon, long ignoreIndex, long chunkElements, bool needHidden, bool needWeight, bool needBias, ScalarType low)
     {
-        long rows = hidden.shape[0];
         long width = hidden.shape[1];
         long vocabulary = weight.shape[0];
-        using Tensor keep = targets.ne(ignoreIndex);
-        long count = keep.sum().item<long>();
-        Tensor h = hidden;
-        Tensor y = targets;
-        Tensor? index = null;
-        if (count < rows)
-        {
-            index = keep.nonzero().squeeze(1);
-            h = hidden.index_select(0, index);
-            y = targets.index_select(0, index);
-        }
+        (long count, Tensor h, Tensor y, Tensor? index) = KeptRows(hidden, targets, ignoreIndex);
 
         Tensor? gradHidden = needHidden ? torch.empty(count, width, dtype: hidden.dtype, device: hidden.device) : null;
         Tensor? gradWeight = needWeight ? torch.zeros_like(weight) : null;
@@ -246,18 +205,7 @@ internal static class FusedLinearCrossEntropy
                         z.add_(bias);
                     }
 
-                    Tensor target = z.gather(1, yc).squeeze(1);
-                    Tensor? meanLogit = epsilon > 0 ? z.mean([1]) : null;
-                    Tensor max = z.amax([1], keepdim: true);
-                    Tensor sumExp = z.sub_(max).exp_().sum([1], keepdim: true);
-                    Tensor logSumExp = sumExp.log().add_(max).squeeze(1);
-                    Tensor rowLoss = logSumExp - target;
-                    if (meanLogit is not null)
-                    {
-                        rowLoss = rowLoss.mul_(1 - epsilon).add_(logSumExp - meanLogit, alpha: epsilon);
-                    }
-
-                    total.add_(rowLoss.sum(ScalarType.Float64));
+                    Tensor sumExp = AddLossAndExponentiate(z, yc, epsilon, total);
                     if (!backward)
                     {
                         continue;
@@ -297,14 +245,54 @@ internal static class FusedLinearCrossEntropy
             }
         }
 
-        if (gradHidden is not null && index is not null)
+        return (total.div_(count).to(hidden.dtype).squeeze(0), ScatterKept(gradHidden, index, hidden), gradWeight, gradBias);
+    }
+
+    // Rows whose target is not the ignore index: their count (read on the host, to size the chunks), and the hidden
+    // states and targets of just those rows (the inputs themselves when none is ignored).
+    private static (long Count, Tensor Hidden, Tensor Targets, Tensor? Index) KeptRows(Tensor hidden, Tensor targets, long ignoreIndex)
+    {
+        using Tensor keep = targets.ne(ignoreIndex);
+        long count = keep.sum().item<long>();
+        if (count == hidden.shape[0])
         {
-            Tensor full = torch.zeros(rows, width, dtype: hidden.dtype, device: hidden.device);
-            full.index_copy_(0, index, gradHidden);
-            gradHidden = full;
+            return (count, hidden, targets, null);
         }
 
-        return (total.div_(count).to(hidden.dtype).squeeze(0), gradHidden, gradWeight, gradBias);
+        Tensor index = keep.nonzero().squeeze(1);
+        return (count, hidden.index_select(0, index), targets.index_select(0, index), index);
+    }
+
+    // Adds the chunk's summed loss to total and leaves exp(z − max) in z, returning its row sums: per row
+    // loss = logsumexp − z_y = log Σ exp(z − max) + max − z_y; smoothing adds ε(logsumexp − mean z).
+    private static Tensor AddLossAndExponentiate(Tensor z, Tensor yc, double epsilon, Tensor total)
+    {
+        Tensor target = z.gather(1, yc).squeeze(1);
+        Tensor? meanLogit = epsilon > 0 ? z.mean([1]) : null;
+        Tensor max = z.amax([1], keepdim: true);
+        Tensor sumExp = z.sub_(max).exp_().sum([1], keepdim: true);
+        Tensor logSumExp = sumExp.log().add_(max).squeeze(1);
+        Tensor rowLoss = logSumExp - target;
+        if (meanLogit is not null)
+        {
+            rowLoss = rowLoss.mul_(1 - epsilon).add_(logSumExp - meanLogit, alpha: epsilon);
+        }
+
+        total.add_(rowLoss.sum(ScalarType.Float64));
+        return sumExp;
+    }
+
+    // The hidden-state gradient of the kept rows, scattered back to all rows (ignored rows get zero).
+    private static Tensor? ScatterKept(Tensor? gradHidden, Tensor? index, Tensor hidden)
+    {
+        if (gradHidden is null || index is null)
+        {
+            return gradHidden;
+        }
+
+        Tensor full = torch.zeros(hidden.shape[0], hidden.shape[1], dtype: hidden.dtype, device: hidden.device);
+        full.index_copy_(0, index, gradHidden);
+        return full;
     }
 
     // Large buffers kept between steps (the fp32 logits, and with bf16 products the bf16 logits and weight-gradient
