@@ -15,16 +15,7 @@ public sealed class RefinementDocTests(ITestOutputHelper output)
     [Fact]
     public void RefinementPage_ShowsExactlyTheCompiledRegions()
     {
-        string source = File.ReadAllText(RepositoryFile("tests/NicheTune.Tests/Refinement/RefinementDocExample.cs"));
-        string page = Normalize(File.ReadAllText(RepositoryFile("docs/refinement.md")));
-        int regions = 0;
-        for (int start = source.IndexOf("// DOC-BEGIN", StringComparison.Ordinal); start >= 0; start = source.IndexOf("// DOC-BEGIN", start + 1, StringComparison.Ordinal))
-        {
-            int body = source.IndexOf('\n', start) + 1;
-            string region = source[body..source.IndexOf("// DOC-END", body, StringComparison.Ordinal)];
-            page.Should().Contain(Normalize(region), "docs/refinement.md must show the code this test compiles ({0})", source[start..body].Trim());
-            regions++;
-        }
+        int regions = DocSnippets.PageShowsEveryRegion(RepositoryFile("docs/refinement.md"), RepositoryFile("tests/NicheTune.Tests/Refinement/RefinementDocExample.cs"));
 
         regions.Should().Be(4);
     }
@@ -105,5 +96,4 @@ public sealed class RefinementDocTests(ITestOutputHelper output)
     }
 
     // Indentation differs between a method body and a Markdown block; compare line contents.
-    private static string Normalize(string text) => string.Join('\n', text.Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0));
 }

@@ -27,16 +27,7 @@ public sealed class TextDocExampleTests
     [Fact]
     public void TextPage_ShowsExactlyTheCompiledRegions()
     {
-        string source = File.ReadAllText(RepositoryFile("tests/NicheTune.Tests/Text/TextDocExample.cs"));
-        string page = Normalize(File.ReadAllText(RepositoryFile("docs/text.md")));
-        int regions = 0;
-        for (int start = source.IndexOf("// DOC-BEGIN", StringComparison.Ordinal); start >= 0; start = source.IndexOf("// DOC-BEGIN", start + 1, StringComparison.Ordinal))
-        {
-            int body = source.IndexOf('\n', start) + 1;
-            string region = source[body..source.IndexOf("// DOC-END", body, StringComparison.Ordinal)];
-            page.Should().Contain(Normalize(region), "docs/text.md must show the code this test compiles ({0})", source[start..body].Trim());
-            regions++;
-        }
+        int regions = DocSnippets.PageShowsEveryRegion(RepositoryFile("docs/text.md"), RepositoryFile("tests/NicheTune.Tests/Text/TextDocExample.cs"));
 
         regions.Should().Be(4);
     }
@@ -69,5 +60,4 @@ public sealed class TextDocExampleTests
     }
 
     // Indentation differs between a method body and a Markdown block; compare line contents.
-    private static string Normalize(string text) => string.Join('\n', text.Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0));
 }
