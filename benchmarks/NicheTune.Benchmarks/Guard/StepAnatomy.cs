@@ -202,6 +202,15 @@ internal static class StepAnatomy
             arms.Add(($"{t} ∂W      (G view)ᵀ·h", () => dw.addmm_(g.t(), h, beta: 0, alpha: 1)));
             arms.Add(($"{t} ∂Wᵀ     hᵀ·G", () => dwT.addmm_(h.t(), g, beta: 0, alpha: 1)));
             arms.Add(($"{t} ∂W      Gᵀ contiguous·h", () => dw.addmm_(gT, h, beta: 0, alpha: 1)));
+            // The vocabulary-major layout: the chunk's logits stored transposed, [V, rows].
+            Tensor zT = torch.empty(vocabulary, rows, dtype: type);
+            arms.Add(($"{t} logitsᵀ W·(h view)ᵀ", () => zT.addmm_(w, h.t(), beta: 0, alpha: 1)));
+            arms.Add(($"{t} ∂h      (Gᵀ view)ᵀ·W", () => dh.addmm_(gT.t(), w, beta: 0, alpha: 1)));
+            if (type == ScalarType.Float32)
+            {
+                arms.Add(($"{t} softmax rows [rows, V]", () => z.copy_(g).sub_(z.amax([1], keepdim: true)).exp_().div_(z.sum([1], keepdim: true))));
+                arms.Add(($"{t} softmax cols [V, rows]", () => zT.copy_(gT).sub_(zT.amax([0], keepdim: true)).exp_().div_(zT.sum([0], keepdim: true))));
+            }
         }
 
         var times = arms.ToDictionary(a => a.Name, _ => new List<double>());
