@@ -4,9 +4,6 @@ using ScottPlot;
 
 namespace NicheTune.Reporting;
 
-/// <summary>A rendered plot: PNG bytes and the size, in CSS pixels, at which the page shows it.</summary>
-internal sealed record Figure(string Title, string Caption, byte[] Png, int Width, int Height);
-
 /// <summary>The report's plots, drawn with ScottPlot into PNG images.</summary>
 internal static partial class Charts
 {

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using NicheTune.Benchmarks.Workload;
+using NicheTune.Reporting;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -171,7 +172,7 @@ internal static class StepAnatomy
         }
 
         var bars = arms.Select(a => (a.Label, Phases.SkipLast(1).Select(p => (p, results[a.Label].Average(r => r[p]))).ToArray())).ToArray();
-        File.WriteAllText(svgPath, StackedBars.Svg("Where a training step's time goes (benchmark model, ms)", bars));
+        File.WriteAllText(svgPath, SvgChart.StackedBars("Where a training step's time goes (benchmark model, ms)", bars));
         output.WriteLine($"   wrote {svgPath}");
     }
 

@@ -286,27 +286,15 @@ public sealed class FeedbackStore : IPredictionObserver, IDisposable
         }
 
         List<LabeledText> examples = ExportLabelled();
-        string temp = System.IO.Path.Combine(folder, $".{System.IO.Path.GetFileName(full)}.tmp-{Guid.NewGuid():N}");
-        try
+        AtomicFile.Write(full, stream =>
         {
-            using (var writer = new StreamWriter(temp, append: false, new UTF8Encoding(encoderShouldEmitUTF8Identifier: false)))
+            using var writer = new StreamWriter(stream, new UTF8Encoding(encoderShouldEmitUTF8Identifier: false), leaveOpen: true);
+            foreach (LabeledText example in examples)
             {
-                foreach (LabeledText example in examples)
-                {
-                    writer.Write(JsonSerializer.Serialize(new Dictionary<string, string> { ["text"] = example.Text, ["label"] = example.Label }));
-                    writer.Write('\n');
-                }
+                writer.Write(JsonSerializer.Serialize(new Dictionary<string, string> { ["text"] = example.Text, ["label"] = example.Label }));
+                writer.Write('\n');
             }
-
-            File.Move(temp, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temp))
-            {
-                File.Delete(temp);
-            }
-        }
+        });
 
         return examples.Count;
     }
