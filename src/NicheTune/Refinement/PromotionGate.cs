@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using NicheTune.Augmentation;
 using NicheTune.Evaluation;
+using NicheTune.Fairness;
 
 namespace NicheTune.Refinement;
 
@@ -119,16 +120,39 @@ public sealed record MetricComparison(string Slice, int Examples, string Metric,
 /// <summary>What a <see cref="PromotionGate"/> decided, and every comparison it made.</summary>
 public sealed class PromotionDecision
 {
-    internal PromotionDecision(IReadOnlyList<MetricComparison> comparisons, ClassificationReport champion, ClassificationReport challenger)
+    internal PromotionDecision(IReadOnlyList<MetricComparison> comparisons, ClassificationReport champion, ClassificationReport challenger, BiasReport? bias = null)
     {
         Comparisons = comparisons;
         Regressions = [.. comparisons.Where(c => c.Regressed).OrderBy(c => c.Change + c.Tolerance)];
         Champion = champion;
         Challenger = challenger;
+        Bias = bias;
     }
 
-    /// <summary>Whether the challenger may replace the champion: no gated comparison regressed beyond its tolerance.</summary>
-    public bool Promote => Regressions.Count == 0;
+    /// <summary>
+    /// Whether the challenger may replace the champion: no gated comparison regressed beyond its tolerance and, when
+    /// bias checks are required (<see cref="RequireBiasChecks"/>), the challenger's bias report passed.
+    /// </summary>
+    public bool Promote => Regressions.Count == 0 && BiasPassed;
+
+    /// <summary>The challenger's bias report when the decision requires it (<see cref="RequireBiasChecks"/>); otherwise null.</summary>
+    public BiasReport? Bias { get; }
+
+    private bool BiasPassed => Bias is null || Bias.Passed;
+
+    /// <summary>
+    /// The same decision, now also requiring the challenger to pass its bias checks: a model that is more accurate but
+    /// flips its prediction when a name or pronoun changes, or treats one group worse beyond the report's thresholds, is
+    /// refused, and the summary says which check failed.
+    /// </summary>
+    /// <param name="challengerBias">The challenger's bias report, built with the thresholds the release must meet.</param>
+    /// <returns>A new decision; this one is unchanged.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="challengerBias"/> is null.</exception>
+    public PromotionDecision RequireBiasChecks(BiasReport challengerBias)
+    {
+        ArgumentNullException.ThrowIfNull(challengerBias);
+        return new PromotionDecision(Comparisons, Champion, Challenger, challengerBias);
+    }
 
     /// <summary>Every comparison: the whole set first, then the label slices in label order, then your own slices in name order.</summary>
     public IReadOnlyList<MetricComparison> Comparisons { get; }
@@ -147,14 +171,18 @@ public sealed class PromotionDecision
     {
         get
         {
-            if (Promote)
+            string bias = Bias is null ? string.Empty
+                : Bias.Passed ? string.Create(CultureInfo.InvariantCulture, $" Bias checks: {Bias.Checks.Count(c => c.Outcome == BiasCheckOutcome.Passed)} passed.")
+                : string.Create(CultureInfo.InvariantCulture, $" Bias checks: {Bias.Failures.Length} failed; worst: {Bias.Failures[0]}.");
+            if (Regressions.Count == 0)
             {
                 MetricComparison first = Comparisons[0];
-                return string.Create(CultureInfo.InvariantCulture, $"Promote: no regression beyond tolerance on {Comparisons.Select(c => c.Slice).Distinct().Count()} slice(s); {first.Metric} on all {first.Champion:F4} → {first.Challenger:F4} ({Signed(first.Change)}).");
+                string verdict = BiasPassed ? "Promote" : "Refuse";
+                return string.Create(CultureInfo.InvariantCulture, $"{verdict}: no regression beyond tolerance on {Comparisons.Select(c => c.Slice).Distinct().Count()} slice(s); {first.Metric} on all {first.Champion:F4} → {first.Challenger:F4} ({Signed(first.Change)}).{bias}");
             }
 
             MetricComparison worst = Regressions[0];
-            return string.Create(CultureInfo.InvariantCulture, $"Refuse: {Regressions.Count} regression(s); worst: slice '{worst.Slice}' ({worst.Examples} examples) {worst.Metric} {worst.Champion:F4} → {worst.Challenger:F4} ({Signed(worst.Change)}, tolerance {worst.Tolerance:F4}).");
+            return string.Create(CultureInfo.InvariantCulture, $"Refuse: {Regressions.Count} regression(s); worst: slice '{worst.Slice}' ({worst.Examples} examples) {worst.Metric} {worst.Champion:F4} → {worst.Challenger:F4} ({Signed(worst.Change)}, tolerance {worst.Tolerance:F4}).{bias}");
         }
     }
 
@@ -170,6 +198,17 @@ public sealed class PromotionDecision
             sb.AppendLine("### Regressions beyond tolerance").AppendLine();
             Markdown.Table(sb, ["slice", "examples", "metric", "champion", "challenger", "change", "tolerance"], [false, true, false, true, true, true, true],
                 Regressions.Select(Row));
+            sb.AppendLine();
+        }
+
+        if (Bias is not null && !Bias.Passed)
+        {
+            sb.AppendLine("### Bias checks that failed").AppendLine();
+            foreach (BiasCheck check in Bias.Failures)
+            {
+                sb.Append("- ").AppendLine(Markdown.Cell(check.ToString()));
+            }
+
             sb.AppendLine();
         }
 

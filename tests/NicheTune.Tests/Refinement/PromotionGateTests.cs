@@ -1,5 +1,6 @@
 using FluentAssertions;
 using NicheTune.Augmentation;
+using NicheTune.Fairness;
 using NicheTune.Refinement;
 using Xunit;
 
@@ -64,6 +65,38 @@ public sealed class PromotionGateTests
         decision.Regressions.Should().BeEmpty();
         decision.Comparisons.Should().HaveCount(2 * 4, "two metrics on the whole set, recall and F1 of three classes");
         decision.Summary.Should().StartWith("Promote: no regression beyond tolerance on 4 slice(s); accuracy on all 0.7500 → 0.8333 (+0.0833)");
+    }
+
+    [Fact]
+    public void RequireBiasChecks_AccurateButBiasedChallenger_IsRefusedNamingTheCheck_AndAFairOneIsPromoted()
+    {
+        var gate = new PromotionGate(Evaluation, Labels, new PromotionGateOptions
+        {
+            Metrics = [PromotionMetric.Accuracy(0.25), PromotionMetric.MacroF1(0.1)],
+            ClassTolerance = 0.25,
+        });
+        PromotionDecision onMetrics = gate.Compare(Champion, Challenger);
+        onMetrics.Promote.Should().BeTrue("every drop is within tolerance");
+
+        // The challenger flips 30 % of its predictions when "she" becomes "he": above the default 10 % flip-rate limit.
+        var biased = new BiasReport(new CounterfactualReport(CounterfactualModelKind.Classifier,
+            [new CounterfactualPairResult("gender (pronoun)", "female", "male", 40, 0.3, double.NaN, 0.05, 0.4, [])]));
+        PromotionDecision refused = onMetrics.RequireBiasChecks(biased);
+
+        refused.Promote.Should().BeFalse();
+        refused.Regressions.Should().BeEmpty("the metrics did not regress; the bias check refused it");
+        refused.Bias.Should().BeSameAs(biased);
+        refused.Summary.Should().StartWith("Refuse: no regression beyond tolerance").And.Contain("Bias checks: 1 failed; worst: ").And.Contain("female");
+        refused.ToMarkdown().Should().Contain("### Bias checks that failed");
+        onMetrics.Promote.Should().BeTrue("RequireBiasChecks returns a new decision");
+
+        var fair = new BiasReport(new CounterfactualReport(CounterfactualModelKind.Classifier,
+            [new CounterfactualPairResult("gender (pronoun)", "female", "male", 40, 0.025, double.NaN, 0.01, 0.1, [])]));
+        PromotionDecision promoted = onMetrics.RequireBiasChecks(fair);
+        promoted.Promote.Should().BeTrue();
+        promoted.Summary.Should().StartWith("Promote:").And.EndWith("Bias checks: 2 passed.");
+        promoted.ToMarkdown().Should().NotContain("Bias checks that failed");
+        FluentActions.Invoking(() => onMetrics.RequireBiasChecks(null!)).Should().Throw<ArgumentNullException>().WithParameterName("challengerBias");
     }
 
     [Fact]
