@@ -203,6 +203,13 @@ internal static class StepAnatomy
             arms.Add(($"{t} ∂W      (G view)ᵀ·h", () => dw.addmm_(g.t(), h, beta: 0, alpha: 1)));
             arms.Add(($"{t} ∂Wᵀ     hᵀ·G", () => dwT.addmm_(h.t(), g, beta: 0, alpha: 1)));
             arms.Add(($"{t} ∂W      Gᵀ contiguous·h", () => dw.addmm_(gT, h, beta: 0, alpha: 1)));
+            // Rows padded to a multiple of 64 elements (50,257 → 50,304): every row of the logits starts 256-byte aligned.
+            Tensor zPadded = torch.empty(rows, 50304, dtype: type).narrow(1, 0, vocabulary);
+            Tensor gPadded = torch.empty(rows, 50304, dtype: type).narrow(1, 0, vocabulary);
+            gPadded.copy_(g);
+            arms.Add(($"{t} logits  h·(W view)ᵀ, ld 50304", () => zPadded.addmm_(h, w.t(), beta: 0, alpha: 1)));
+            arms.Add(($"{t} ∂h      G·W, ld 50304", () => dh.addmm_(gPadded, w, beta: 0, alpha: 1)));
+            arms.Add(($"{t} ∂W      (G view)ᵀ·h, ld 50304", () => dw.addmm_(gPadded.t(), h, beta: 0, alpha: 1)));
             // The vocabulary-major layout: the chunk's logits stored transposed, [V, rows].
             Tensor zT = torch.empty(vocabulary, rows, dtype: type);
             arms.Add(($"{t} logitsᵀ W·(h view)ᵀ", () => zT.addmm_(w, h.t(), beta: 0, alpha: 1)));

@@ -30,6 +30,22 @@ internal static class FusedLinearCrossEntropy
     // benchmark model's output layer (docs/performance.md).
     internal const long DefaultChunkElements = 16L << 20;
 
+    // Each chunk's logits rows start on a multiple of RowAlignment elements (256 bytes in fp32): the buffer's row stride is
+    // V rounded up, and the products read and write it through that leading dimension. With GPT-2's V = 50,257 (odd) every
+    // row was misaligned, and MKL's logits product ran 25 % slower (docs/performance.md, "Layouts"). Overridable with
+    // NICHETUNE_FUSED_ROW_ALIGNMENT=N elements (1 turns the padding off), for measurement on other CPUs.
+    internal static readonly long RowAlignment = ReadRowAlignment();
+
+    internal static long RowStride(long vocabulary) => (vocabulary + RowAlignment - 1) / RowAlignment * RowAlignment;
+
+    private static long ReadRowAlignment()
+    {
+        string? value = Environment.GetEnvironmentVariable("NICHETUNE_FUSED_ROW_ALIGNMENT");
+        return long.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long parsed) && parsed is >= 1 and <= 4096
+            ? parsed
+            : 64;
+    }
+
     /// <summary>The loss; differentiable with respect to <paramref name="hidden"/>, <paramref name="weight"/> and <paramref name="bias"/>.</summary>
     /// <param name="hidden">[N, d] hidden states.</param>
     /// <param name="weight">[V, d] output projection.</param>
@@ -37,7 +53,7 @@ internal static class FusedLinearCrossEntropy
     /// <param name="targets">[N] int64 class indices, <paramref name="ignoreIndex"/> where a row has no target.</param>
     /// <param name="labelSmoothing">ε in [0, 1).</param>
     /// <param name="ignoreIndex">The target value of rows to skip.</param>
-    /// <param name="chunkElements">Size of the logits buffer in elements; a chunk holds chunkElements / V rows.</param>
+    /// <param name="chunkElements">Size of the logits buffer in elements; a chunk holds chunkElements / RowStride(V) rows.</param>
     /// <param name="matmulType">
     /// <see cref="ScalarType.BFloat16"/> runs the three matrix products in bf16 (inputs rounded to bf16, products accumulated
     /// in fp32 by the kernel, results rounded to bf16) while the softmax, the loss and the accumulation of the weight
@@ -107,8 +123,9 @@ internal static class FusedLinearCrossEntropy
         bool backward = needHidden || needWeight || needBias;
         if (count > 0)
         {
-            long chunk = Math.Clamp(chunkElements / vocabulary, 1, count);
-            Tensor buffer = BufferCache.Rent(chunk * vocabulary, hidden.dtype, hidden.device);
+            long stride = RowStride(vocabulary);
+            long chunk = Math.Clamp(chunkElements / stride, 1, count);
+            Tensor buffer = BufferCache.Rent(chunk * stride, hidden.dtype, hidden.device);
             try
             {
                 using Tensor weightT = weight.t();
@@ -119,7 +136,7 @@ internal static class FusedLinearCrossEntropy
                     using var scope = torch.NewDisposeScope();
                     Tensor hc = h.narrow(0, start, length);
                     Tensor yc = y.narrow(0, start, length).unsqueeze(1);
-                    Tensor z = buffer.narrow(0, 0, length * vocabulary).view(length, vocabulary);
+                    Tensor z = Rows(buffer, length, stride, vocabulary);
                     if (bias is null)
                     {
                         z.addmm_(hc, weightT, beta: 0, alpha: 1);
@@ -179,9 +196,10 @@ internal static class FusedLinearCrossEntropy
         bool backward = needHidden || needWeight || needBias;
         if (count > 0)
         {
-            long chunk = Math.Clamp(chunkElements / vocabulary, 1, count);
-            Tensor buffer = BufferCache.Rent(chunk * vocabulary, hidden.dtype, hidden.device);
-            Tensor lowBuffer = BufferCache.Rent(chunk * vocabulary, low, hidden.device);
+            long stride = RowStride(vocabulary);
+            long chunk = Math.Clamp(chunkElements / stride, 1, count);
+            Tensor buffer = BufferCache.Rent(chunk * stride, hidden.dtype, hidden.device);
+            Tensor lowBuffer = BufferCache.Rent(chunk * stride, low, hidden.device);
             Tensor? lowWeightGradient = needWeight ? BufferCache.Rent(vocabulary * width, low, hidden.device) : null;
             try
             {
@@ -196,8 +214,8 @@ internal static class FusedLinearCrossEntropy
                     using var scope = torch.NewDisposeScope();
                     Tensor hc = lowHidden.narrow(0, start, length);
                     Tensor yc = y.narrow(0, start, length).unsqueeze(1);
-                    Tensor zLow = lowBuffer.narrow(0, 0, length * vocabulary).view(length, vocabulary);
-                    Tensor z = buffer.narrow(0, 0, length * vocabulary).view(length, vocabulary);
+                    Tensor zLow = Rows(lowBuffer, length, stride, vocabulary);
+                    Tensor z = Rows(buffer, length, stride, vocabulary);
                     zLow.addmm_(hc, lowWeightT, beta: 0, alpha: 1);
                     z.copy_(zLow);
                     if (bias is not null)
@@ -247,6 +265,10 @@ internal static class FusedLinearCrossEntropy
 
         return (total.div_(count).to(hidden.dtype).squeeze(0), ScatterKept(gradHidden, index, hidden), gradWeight, gradBias);
     }
+
+    // A [length, vocabulary] view of the buffer whose rows are stride elements apart.
+    private static Tensor Rows(Tensor buffer, long length, long stride, long vocabulary) =>
+        buffer.narrow(0, 0, length * stride).view(length, stride).narrow(1, 0, vocabulary);
 
     // Rows whose target is not the ignore index: their count (read on the host, to size the chunks), and the hidden
     // states and targets of just those rows (the inputs themselves when none is ignored).
