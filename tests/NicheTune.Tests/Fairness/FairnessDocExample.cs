@@ -8,7 +8,7 @@ namespace NicheTune.Tests.Fairness;
 /// <summary>The code of docs/fairness.md (between the DOC markers), compiled here and run by <see cref="FairnessDocTests"/>.</summary>
 public static class FairnessDocExample
 {
-    public static (CounterfactualReport LanguageModel, CounterfactualReport Classifier, GroupFairnessReport Groups) Probe(
+    public static (CounterfactualReport LanguageModel, CounterfactualReport Classifier, GroupFairnessReport Groups, BiasReport Report) Probe(
         Gpt2LMHeadModel model, Func<IReadOnlyList<string>, IReadOnlyList<float[]>> classify, int[] targets, int[] predictions, string[] groups)
     {
         // DOC-BEGIN
@@ -30,7 +30,13 @@ public static class FairnessDocExample
         // Group metrics from labelled predictions (or GroupFairness.Compute(errorReport) with slices).
         GroupFairnessReport fairness = GroupFairness.Compute(targets, predictions, groups, ["ok", "flagged"]);
         string markdown = lm.ToMarkdown() + classifier.ToMarkdown() + fairness.ToMarkdown();
+        
+        // One verdict against thresholds (defaults: flip rate, score gap and group differences ≤ 0.10; groups under 30
+        // examples left out), as Markdown or a self-contained HTML page. A promotion gate can require it to pass:
+        // gate.Compare(champion, challenger).RequireBiasChecks(report).
+        var report = new BiasReport(classifier, fairness, thresholds: new BiasThresholds { MinimumGroupSize = 4 });
+        string html = report.ToHtml();
         // DOC-END
-        return (lm, classifier, fairness);
+        return (lm, classifier, fairness, report);
     }
 }

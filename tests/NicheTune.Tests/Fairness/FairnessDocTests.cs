@@ -37,7 +37,7 @@ public sealed class FairnessDocTests(ITestOutputHelper output)
         int[] targets = [1, 1, 0, 0, 1, 1, 0, 0];
         int[] predictions = [1, 0, 1, 0, 1, 1, 1, 0];
         string[] groups = ["female", "female", "female", "female", "male", "male", "male", "male"];
-        var (lm, classifier, fairness) = FairnessDocExample.Probe(model, Biased, targets, predictions, groups);
+        var (lm, classifier, fairness, report) = FairnessDocExample.Probe(model, Biased, targets, predictions, groups);
         output.WriteLine(lm.ToMarkdown());
         output.WriteLine(classifier.ToMarkdown());
         output.WriteLine(fairness.ToMarkdown());
@@ -47,5 +47,10 @@ public sealed class FairnessDocTests(ITestOutputHelper output)
         classifier.Pair("gender (given name)", "female", "male").FlipRate.Should().Be(0.0, "other slots take their first group's term, so both sides of a name pair say \"she\"");
         classifier.Pairs.Where(p => p.Attribute == "nationality").Should().OnlyContain(p => p.FlipRate == 0);
         fairness["flagged"].EqualizedOddsDifference.Should().BeApproximately(0.5, 1e-12);
+        report.Passed.Should().BeFalse();
+        report.Failures.Should().Contain(c => c.Kind == BiasCheckKind.FlipRate && c.Subject == "gender (subject pronoun): female / male" && c.Value == 1.0);
+        report.Failures.Should().Contain(c => c.Kind == BiasCheckKind.DemographicParity && c.Subject == "class 'flagged'" && Math.Abs(c.Value - 0.25) < 1e-12,
+            "flagged 2 of 4 female and 3 of 4 male examples; groups of 4 are checked with MinimumGroupSize = 4");
+        report.Failures.Should().NotContain(c => c.Subject.StartsWith("nationality", StringComparison.Ordinal));
     }
 }

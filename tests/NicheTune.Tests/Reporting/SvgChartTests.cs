@@ -15,7 +15,8 @@ public sealed class SvgChartTests
 
         XElement root = XElement.Parse(svg);
         XNamespace ns = "http://www.w3.org/2000/svg";
-        XElement bar = root.Elements(ns + "rect").Single(r => (string?)r.Attribute("fill") == "#111111");
+        // The bar is the rect with a tooltip; the legend's swatch has the same colour and none.
+        XElement bar = root.Elements(ns + "rect").Single(r => (string?)r.Attribute("fill") == "#111111" && r.Element(ns + "title") is not null);
         double left = double.Parse((string)bar.Attribute("x")!, System.Globalization.CultureInfo.InvariantCulture);
         ((string)bar.Attribute("width")!).Should().Be("200.0", "0.5 of a 1.0 axis over 400 pixels");
         XElement line = root.Elements(ns + "line").Single(l => l.Attribute("stroke-dasharray") is not null);
