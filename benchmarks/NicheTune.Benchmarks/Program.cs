@@ -1,6 +1,11 @@
 using BenchmarkDotNet.Running;
 using NicheTune.Benchmarks.Guard;
 
+if (args.Length > 0 && args[0] == "serving")
+{
+    return NicheTune.Benchmarks.Serving.ServingRounds.Run(args[1..]);
+}
+
 if (args.Length > 0 && args[0] == "guard")
 {
     return GuardRunner.Run(args[1..]);

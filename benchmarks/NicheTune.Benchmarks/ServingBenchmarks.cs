@@ -1,14 +1,10 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Columns;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Jobs;
-using NicheTune.Benchmarks.Workload;
+using NicheTune.Benchmarks.Serving;
 using NicheTune.Deployment;
-using NicheTune.Models;
-using NicheTune.Text;
-using TorchSharp;
 
 namespace NicheTune.Benchmarks;
 
@@ -21,27 +17,9 @@ namespace NicheTune.Benchmarks;
 [Config(typeof(Config))]
 public class ServingBenchmarks
 {
-    public const int Callers = 16;
-    public const int PerCaller = 8;
-    public const int Predictions = Callers * PerCaller;
-
-    // Computing-dictionary texts of varied lengths, so batches are padded as in real traffic.
-    private static readonly string[] Queries =
-    [
-        "SMTP relay", "lazy evaluation", "page fault", "DEC PDP-11", "kludge", "PCI Express", "QAM modem", "heisenbug",
-    ];
-
-    private static readonly string[] Sentences =
-    [
-        "A network protocol that routes packets between autonomous systems on the Internet.",
-        "A programming language with lazy evaluation and a strong static type system.",
-        "The part of an operating system that schedules processes and manages memory for them.",
-        "A company that made minicomputers in the 1970s.",
-        "Slang for a program that works but that nobody understands any more, kept running out of fear.",
-        "A bus standard for connecting peripheral cards to a personal computer's motherboard at high speed.",
-        "Modulation scheme used by modems on telephone lines.",
-        "An error in a program that makes it produce a wrong result or crash, found by testing or by users.",
-    ];
+    public const int Callers = ServingWorkload.Callers;
+    public const int PerCaller = ServingWorkload.PerCaller;
+    public const int Predictions = ServingWorkload.Predictions;
 
     private readonly ConcurrentDictionary<string, ConcurrentBag<double>> _latencies = new();
     private string[] _texts = [];
@@ -49,28 +27,18 @@ public class ServingBenchmarks
     /// <summary>Short queries (5–15 bytes: per-call overhead dominates) or sentences (45–100 bytes: arithmetic dominates).</summary>
     [Params("queries", "sentences")]
     public string Input { get; set; } = "sentences";
-    private string? _folder;
+    private ServingWorkload? _workload;
     private NicheModel? _batched;
     private NicheModel? _oneByOne;
 
     [GlobalSetup]
     public void Setup()
     {
-        torch.manual_seed(1);
-        _texts = Input == "queries" ? Queries : Sentences;
-        var shape = ModelShape.Benchmark;
-        var tokenizer = new ByteTokenizer();
-        using var classifier = new MeanPoolClassifier(new Gpt2LMHeadModel(shape.ToConfig()), 8, dropout: 0);
-        _folder = Path.Combine(Path.GetTempPath(), "nichetune-serving-bench-" + Guid.NewGuid().ToString("N")[..8]);
-        ModelPackage.Export(classifier, _folder, new ModelPackageOptions
-        {
-            Tokenizer = tokenizer,
-            Labels = new LabelMap([.. Enumerable.Range(0, 8).Select(i => $"class {i}")]),
-            MaxLength = shape.ContextLength,
-        });
-        _batched = NicheModel.Load(_folder, new NicheModelOptions { MaxBatchSize = Callers, BatchWindow = TimeSpan.FromMilliseconds(2) });
-        _oneByOne = NicheModel.Load(_folder, new NicheModelOptions { MaxBatchSize = 1 });
-        Console.WriteLine($"// Serving: {shape.Describe()} body, mean-pooled 8-class head; {Callers} callers × {PerCaller} requests; {torch.get_num_threads()} libtorch threads");
+        _texts = ServingWorkload.Texts(Input);
+        _workload = ServingWorkload.Create();
+        _batched = _workload.Load(microBatched: true);
+        _oneByOne = _workload.Load(microBatched: false);
+        Console.WriteLine($"// Serving: {ServingWorkload.Describe()}");
     }
 
     [Benchmark(Baseline = true, OperationsPerInvoke = Predictions)]
@@ -84,8 +52,7 @@ public class ServingBenchmarks
     {
         foreach ((string name, ConcurrentBag<double> values) in _latencies)
         {
-            double[] sorted = [.. values.Order()];
-            Console.WriteLine($"// Serving latency {name} ({Input}): p50 {Percentile(sorted, 0.50):F1} ms, p99 {Percentile(sorted, 0.99):F1} ms over {sorted.Length} requests");
+            Console.WriteLine($"// Serving latency {name} ({Input}): p50 {ServingWorkload.Percentile(values, 0.50):F1} ms, p99 {ServingWorkload.Percentile(values, 0.99):F1} ms over {values.Count} requests");
         }
 
         if (_batched is not null)
@@ -95,27 +62,10 @@ public class ServingBenchmarks
 
         _batched?.Dispose();
         _oneByOne?.Dispose();
-        if (_folder is not null)
-        {
-            Directory.Delete(_folder, recursive: true);
-        }
+        _workload?.Dispose();
     }
 
-    private async Task Run(NicheModel model, string name)
-    {
-        ConcurrentBag<double> latencies = _latencies.GetOrAdd(name, _ => []);
-        await Task.WhenAll(Enumerable.Range(0, Callers).Select(caller => Task.Run(async () =>
-        {
-            for (int i = 0; i < PerCaller; i++)
-            {
-                long started = Stopwatch.GetTimestamp();
-                await model.ClassifyAsync(_texts[(caller + i) % _texts.Length]).ConfigureAwait(false);
-                latencies.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
-            }
-        })));
-    }
-
-    private static double Percentile(double[] sorted, double q) => sorted.Length == 0 ? double.NaN : sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(q * sorted.Length) - 1)];
+    private Task Run(NicheModel model, string name) => ServingWorkload.Run(model, _texts, _latencies.GetOrAdd(name, _ => []));
 
     // One launch, one warm-up, five measured invocations of 128 predictions each: about a minute on two cores.
     private sealed class Config : ManualConfig

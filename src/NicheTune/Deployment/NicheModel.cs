@@ -62,7 +62,7 @@ public sealed class NicheModel : IDisposable, IAsyncDisposable
         }
 
         _queue = Channel.CreateUnbounded<Request>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = false });
-        _loop = Task.Factory.StartNew(RunAsync, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
+        _loop = Task.Factory.StartNew(Run, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
     }
 
     /// <summary>The package folder the model was loaded from.</summary>
@@ -431,11 +431,14 @@ public sealed class NicheModel : IDisposable, IAsyncDisposable
         return request.Completion.Task;
     }
 
-    private async Task RunAsync()
+    // The loop blocks its own thread instead of awaiting: every forward pass then runs on this one thread, so libtorch
+    // keeps one OpenMP team. Forward passes issued from whichever pool thread resumed an await each start a team of their
+    // own, and the idle teams' spinning workers take the cores the running pass needs.
+    private void Run()
     {
         ChannelReader<Request> reader = _queue.Reader;
         var batch = new List<Request>(Options.MaxBatchSize);
-        while (await reader.WaitToReadAsync().ConfigureAwait(false))
+        while (WaitToRead(reader, Timeout.InfiniteTimeSpan))
         {
             batch.Clear();
             long deadline = Stopwatch.GetTimestamp() + _windowTicks;
@@ -452,20 +455,10 @@ public sealed class NicheModel : IDisposable, IAsyncDisposable
                 }
 
                 long remaining = deadline - Stopwatch.GetTimestamp();
-                if (batch.Count == 0 || remaining <= 0)
+                if (batch.Count == 0 || remaining <= 0 || !WaitToRead(reader, Stopwatch.GetElapsedTime(0, remaining)))
                 {
                     break;
                 }
-
-                Task<bool> more = reader.WaitToReadAsync().AsTask();
-                using var timeout = new CancellationTokenSource();
-                Task delay = Task.Delay(TimeSpan.FromSeconds((double)remaining / Stopwatch.Frequency), timeout.Token);
-                if (await Task.WhenAny(more, delay).ConfigureAwait(false) != more || !await more.ConfigureAwait(false))
-                {
-                    break;
-                }
-
-                await timeout.CancelAsync().ConfigureAwait(false);
             }
 
             if (batch.Count == 0)
@@ -485,6 +478,18 @@ public sealed class NicheModel : IDisposable, IAsyncDisposable
 
             Execute(batch);
         }
+    }
+
+    private static bool WaitToRead(ChannelReader<Request> reader, TimeSpan timeout)
+    {
+        ValueTask<bool> wait = reader.WaitToReadAsync();
+        if (wait.IsCompleted)
+        {
+            return wait.Result;
+        }
+
+        Task<bool> pending = wait.AsTask();
+        return pending.Wait(timeout) && pending.Result;
     }
 
     private void Execute(List<Request> batch)
