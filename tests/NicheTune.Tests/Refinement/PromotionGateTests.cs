@@ -50,14 +50,17 @@ public sealed class PromotionGateTests
         decision.Summary.Should().Be("Refuse: 2 regression(s); worst: slice 'label = C' (4 examples) recall 0.7500 → 0.5000 (-0.2500, tolerance 0.0200).");
     }
 
+    // Tolerances wide enough that the challenger's drop on class C passes.
+    private static PromotionGate TolerantGate() => new(Evaluation, Labels, new PromotionGateOptions
+    {
+        Metrics = [PromotionMetric.Accuracy(0.25), PromotionMetric.MacroF1(0.1)],
+        ClassTolerance = 0.25,
+    });
+
     [Fact]
     public void Evaluate_DropsWithinTolerance_Promotes()
     {
-        var gate = new PromotionGate(Evaluation, Labels, new PromotionGateOptions
-        {
-            Metrics = [PromotionMetric.Accuracy(0.25), PromotionMetric.MacroF1(0.1)],
-            ClassTolerance = 0.25,
-        });
+        var gate = TolerantGate();
 
         PromotionDecision decision = gate.Compare(Champion, Challenger);
 
@@ -70,11 +73,7 @@ public sealed class PromotionGateTests
     [Fact]
     public void RequireBiasChecks_AccurateButBiasedChallenger_IsRefusedNamingTheCheck_AndAFairOneIsPromoted()
     {
-        var gate = new PromotionGate(Evaluation, Labels, new PromotionGateOptions
-        {
-            Metrics = [PromotionMetric.Accuracy(0.25), PromotionMetric.MacroF1(0.1)],
-            ClassTolerance = 0.25,
-        });
+        var gate = TolerantGate();
         PromotionDecision onMetrics = gate.Compare(Champion, Challenger);
         onMetrics.Promote.Should().BeTrue("every drop is within tolerance");
 
