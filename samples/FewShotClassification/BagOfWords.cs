@@ -150,11 +150,14 @@ internal sealed class LogisticRegression
     }
 
     /// <summary>The most probable class.</summary>
-    public int Predict(string text)
+    public int Predict(string text) => NaiveBayes.ArgMax(Probabilities(text));
+
+    /// <summary>Every class's probability (softmax of the linear scores); words never seen in training are skipped.</summary>
+    public double[] Probabilities(string text)
     {
         var probabilities = new double[_bias.Length];
         Probabilities(Featurize(text), probabilities);
-        return NaiveBayes.ArgMax(probabilities);
+        return probabilities;
     }
 
     private (int Feature, double Value)[] Featurize(string text)

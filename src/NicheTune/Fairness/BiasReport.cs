@@ -283,7 +283,8 @@ public sealed class BiasReport
             return (double.NaN, leftNote.Length > 0 ? why + "; " + leftNote : why);
         }
 
-        GroupRates high = counted.MaxBy(rate)!, low = counted.MinBy(rate)!;
+        // The lowest of the other groups, so that a tie names two groups rather than one twice.
+        GroupRates high = counted.MaxBy(rate)!, low = counted.Where(g => !ReferenceEquals(g, high)).MinBy(rate)!;
         string note = string.Create(CultureInfo.InvariantCulture, $"{rateName} {high.Group} {rate(high):F3}, {low.Group} {rate(low):F3}");
         return (rate(high) - rate(low), leftNote.Length > 0 ? note + "; " + leftNote : note);
     }

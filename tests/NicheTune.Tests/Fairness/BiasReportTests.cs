@@ -113,6 +113,19 @@ public sealed class BiasReportTests
     }
 
     [Fact]
+    public void GroupFairness_TiedRates_NameTwoDifferentGroups()
+    {
+        // Neither group is ever predicted 'flagged': both selection rates are 0, a tie the note must not print as "A 0.000, A 0.000".
+        int[] targets = [.. Enumerable.Repeat(0, 40), .. Enumerable.Repeat(0, 40)];
+        string[] groups = [.. Enumerable.Repeat("A", 40), .. Enumerable.Repeat("B", 40)];
+        var report = new BiasReport(groupFairness: GroupFairness.Compute(targets, targets, groups, ["ok", "flagged"]));
+
+        BiasCheck dp = report.Checks.Single(c => c.Kind == BiasCheckKind.DemographicParity && c.Subject == "class 'flagged'");
+        dp.Value.Should().Be(0);
+        dp.Note.Should().BeOneOf("selection rate A 0.000, B 0.000", "selection rate B 0.000, A 0.000");
+    }
+
+    [Fact]
     public void GroupFairness_DifferencesLeaveOutSmallGroups_AndNameTheExtremes()
     {
         var report = new BiasReport(groupFairness: Groups());
