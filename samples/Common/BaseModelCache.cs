@@ -40,10 +40,12 @@ internal static class BaseModelCache
     /// <param name="dataFile">The pretraining corpus; its bytes are part of the cache key.</param>
     /// <param name="pretrain">Trains the model in place and returns the model card's measurements (Markdown lines).</param>
     /// <param name="useCache">False always trains (and refreshes the cache).</param>
-    public static Gpt2LMHeadModel GetOrPretrain(Gpt2Config config, string recipe, string dataFile, Func<Gpt2LMHeadModel, string> pretrain, bool useCache = true)
+    /// <param name="description">What the model is, for its folder name and model card; <see langword="null"/> for the WordNet base.</param>
+    public static Gpt2LMHeadModel GetOrPretrain(Gpt2Config config, string recipe, string dataFile, Func<Gpt2LMHeadModel, string> pretrain, bool useCache = true, CachedModelDescription? description = null)
     {
+        description ??= CachedModelDescription.WordNetBase;
         string key = Key(config, recipe, dataFile);
-        string folder = Path.Combine(Root, "base-models", $"wordnet-byte-gpt2-{key}");
+        string folder = Path.Combine(Root, "base-models", $"{description.Name}-{key}");
         if (useCache && File.Exists(Path.Combine(folder, "model.safetensors")))
         {
             Console.WriteLine($"Base model: loaded from the cache ({folder}).");
@@ -56,15 +58,14 @@ internal static class BaseModelCache
         string measurements = pretrain(model);
         PretrainedModel.Save(model, folder);
         string card = $"""
-            # WordNet byte-level GPT-2 (NicheTune samples' base model)
+            # {description.Title}
 
             A small GPT-2 over bytes (vocabulary {config.VocabularySize}, context {config.ContextLength}, width {config.EmbeddingSize},
-            {config.LayerCount} layers, {config.HeadCount} heads) trained from scratch on WordNet 3.0 glosses — general English —
-            as the stand-in for a pretrained base model in the samples. Not for any other use.
+            {config.LayerCount} layers, {config.HeadCount} heads): {description.Summary} Not for any other use.
 
-            - Data: `{Path.GetFileName(dataFile)}` (Princeton WordNet 3.0 glosses; WordNet licence, see `wordnet.COPYRIGHT` beside the samples' data).
+            - Data: {description.Data}
             - Pretraining: {recipe}
-            - Made by: the sample that first needed it (`./build.sh quickstart` or `./build.sh sample DomainAdaptation`), on {DateTime.UtcNow:yyyy-MM-dd}.
+            - Made by: the first sample run that needed it, on {DateTime.UtcNow:yyyy-MM-dd}.
 
             ## Measured
             {measurements}
@@ -96,4 +97,19 @@ internal static class BaseModelCache
         hash.AppendData(File.ReadAllBytes(dataFile));
         return Convert.ToHexString(hash.GetHashAndReset())[..12].ToLower(CultureInfo.InvariantCulture);
     }
+}
+
+/// <summary>What a cached sample model is: its folder name prefix and the model card's title, summary and data line.</summary>
+/// <param name="Name">The cache folder's prefix (the content key follows it).</param>
+/// <param name="Title">The model card's title.</param>
+/// <param name="Summary">One or two sentences: how it was made and what it stands in for.</param>
+/// <param name="Data">The corpus and its licence.</param>
+internal sealed record CachedModelDescription(string Name, string Title, string Summary, string Data)
+{
+    /// <summary>The samples' base model: pretrained from scratch on WordNet glosses.</summary>
+    public static CachedModelDescription WordNetBase { get; } = new(
+        "wordnet-byte-gpt2",
+        "WordNet byte-level GPT-2 (NicheTune samples' base model)",
+        "trained from scratch on WordNet 3.0 glosses — general English — as the stand-in for a pretrained base model in the samples.",
+        "`wordnet-glosses-subset.txt` (Princeton WordNet 3.0 glosses; WordNet licence, see `wordnet.COPYRIGHT` beside the samples' data).");
 }

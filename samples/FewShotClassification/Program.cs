@@ -5,12 +5,14 @@
 //       FOLDOC's distinctive words protected), at the same number of epochs as (a),
 //   (c) zero-shot label scoring with the base model (plain and calibrated),
 //   (d) in-context few-shot classification with demonstrations from the 100,
+//   (a') (a) from a base first adapted to FOLDOC text (causal LM on unlabelled FOLDOC entries, the test entries excluded),
 // beside majority-class, multinomial naive Bayes and logistic regression baselines on the same splits, over several
 // seeds (each seed draws another 100 training and 100 validation examples and seeds training; the test set is fixed).
 // Run: ./build.sh sample FewShotClassification --seeds 3 --threads 1
 //      ./build.sh sample FewShotClassification --smoke          (a tiny subset and a few steps, for CI)
 //      options: --seeds N --threads N --epochs N (every fine-tuning arm, over its own data) --body-lr R --head-lr R
 //               --classifier-bytes N --k N --no-cache --no-prompting (skips (c) and (d))
+//               --adapt-steps N (domain-adaptive pretraining steps for (a'); 0 skips (a'))
 //               --diagnose ARMS  (seed 42 only, scored on the development entries outside the test set; ARMS e.g.
 //                                 plain:loss,eda4:loss,eda4:loss:epochs,bal:f1:epochs — data:stopping metric[:epochs])
 using System.Diagnostics;
@@ -40,6 +42,7 @@ int epochs = smoke ? 2 : Option("--epochs", 30);
 double bodyRate = Rate("--body-lr", 3e-4);
 double headRate = Rate("--head-lr", 3e-3);
 int k = Option("--k", 1);
+int adaptSteps = smoke ? 10 : Option("--adapt-steps", 2400);
 const int Copies = 4;
 const int BatchSize = 8;
 const int Context = 64;
@@ -69,10 +72,12 @@ var tokenizer = new ByteTokenizer();
 
 // The task: FOLDOC entry text → its first category among the eight most frequent (tests/data/foldoc-categories.jsonl).
 var entries = new List<LabeledText>();
+var terms = new List<string>();
 foreach (string line in File.ReadLines(Path.Combine(dataFolder, "foldoc-categories.jsonl")))
 {
     using var document = JsonDocument.Parse(line);
     entries.Add(new LabeledText(document.RootElement.GetProperty("text").GetString()!, document.RootElement.GetProperty("label").GetString()!));
+    terms.Add(document.RootElement.GetProperty("term").GetString()!);
 }
 
 string[] labels = [.. entries.GroupBy(e => e.Label).OrderByDescending(g => g.Count()).ThenBy(g => g.Key, StringComparer.Ordinal).Select(g => g.Key)];
@@ -157,6 +162,60 @@ var inContextQuery = new PromptTemplate("{text} =");
 const int InContextBytes = 18;
 var scorer = new LabelScorer(baseModel, tokenizer.Encode, new LabelScorerOptions { BatchSize = 64 });
 
+// (a'): the base adapted to FOLDOC text first (domain-adaptive pretraining): causal language modelling on unlabelled
+// FOLDOC entries, every entry of the fixed test set left out (by term, also from foldoc-subset.jsonl, which overlaps the
+// category file), so the test texts shape nothing. Training and validation texts of every seed may be in it, unlabelled.
+Gpt2LMHeadModel? adaptedModel = null;
+if (adaptSteps > 0)
+{
+    HashSet<string> testTerms = [.. Enumerable.Range(0, entries.Count).Where(i => testTexts.Contains(entries[i].Text)).Select(i => terms[i])];
+    var domainTexts = new List<string>();
+    var seenTerms = new HashSet<string>(StringComparer.Ordinal);
+    foreach (string line in File.ReadLines(Path.Combine(dataFolder, "foldoc-subset.jsonl")))
+    {
+        using var document = JsonDocument.Parse(line);
+        string term = document.RootElement.GetProperty("term").GetString()!;
+        string text = document.RootElement.GetProperty("text").GetString()!;
+        if (!testTerms.Contains(term) && text.Length > 0 && seenTerms.Add(term))
+        {
+            domainTexts.Add(text);
+        }
+    }
+
+    domainTexts.AddRange(Enumerable.Range(0, entries.Count).Where(i => !testTerms.Contains(terms[i]) && seenTerms.Add(terms[i])).Select(i => entries[i].Text));
+    if (smoke)
+    {
+        domainTexts = [.. domainTexts.Take(300)];
+    }
+
+    const double AdaptRate = 1e-3;
+    string adaptRecipe = $"adapted to FOLDOC from [{recipe}]: {adaptSteps} steps of batch 32 × {Context} bytes from {domainTexts.Count} FOLDOC entries " +
+        $"(foldoc-subset.jsonl and foldoc-categories.jsonl outside the {testCount}-entry test set, every 10th held out), AdamW lr {AdaptRate}, linear warm-up 10 % then cosine to 0.1, seed 2027";
+    torch.manual_seed(2027);
+    adaptedModel = BaseModelCache.GetOrPretrain(baseConfig, adaptRecipe, Path.Combine(dataFolder, "foldoc-subset.jsonl"), adapting =>
+    {
+        Console.WriteLine($"Adapting the base model to FOLDOC text ({domainTexts.Count} entries, {adaptSteps} steps)…");
+        adapting.load_state_dict(baseModel.state_dict());
+        FineTuneResult adapted = FineTuner.For(adapting)
+            .WithObjective(Objectives.CausalLanguageModeling())
+            .WithLearningRate(AdaptRate)
+            .WithSchedule(Schedules.LinearWarmup(0.1).ThenCosine(minFactor: 0.1))
+            .WithBatchSize(32)
+            .WithMaxSteps(adaptSteps)
+            .WithSeed(2027)
+            .LogEvery(smoke ? 5 : 100)
+            .WithProgress(new Progress<TrainingProgress>(p => Console.WriteLine($"  step {p.Step,4}/{p.TotalSteps}  loss {p.TrainLoss:F3}")))
+            .Evaluate(Metrics.Perplexity())
+            .Fit(Pack(domainTexts.Where((_, i) => i % 10 != 0)), Pack(domainTexts.Where((_, i) => i % 10 == 0)));
+        return $"- FOLDOC validation perplexity after adaptation: {adapted.FinalMetrics["validation.perplexity"]:F2} ({adapted.Steps} steps, {adapted.WallTime.TotalSeconds:F0} s)";
+    }, useCache: !args.Contains("--no-cache"), new CachedModelDescription(
+        "foldoc-adapted-byte-gpt2",
+        "FOLDOC-adapted byte-level GPT-2 (NicheTune FewShotClassification sample, arm (a'))",
+        "the samples' WordNet base model, further pretrained (causal language modelling) on unlabelled FOLDOC entries outside the few-shot test set.",
+        "`foldoc-subset.jsonl` and `foldoc-categories.jsonl` (FOLDOC, GNU FDL 1.1 or later, see `foldoc.COPYRIGHT` beside the samples' data)."));
+    adaptedModel.eval();
+}
+
 if (Array.IndexOf(args, "--diagnose") is int diagnoseAt and >= 0)
 {
     return Diagnose(diagnoseAt + 1 < args.Length ? args[diagnoseAt + 1] : "plain:loss,eda4:loss");
@@ -208,6 +267,12 @@ foreach (int seed in seeds)
     var test = Tokenize(split.Test);
     clock.Restart();
     Record("(a) fine-tuned classifier", testTargets, FineTune(Tokenize(split.Train), validation, test, seed, epochs, StepsPerEpoch(split.Train.Count)), clock.Elapsed);
+    if (adaptedModel is not null)
+    {
+        clock.Restart();
+        Record("(a') fine-tuned classifier, FOLDOC-adapted base", testTargets, FineTune(Tokenize(split.Train), validation, test, seed, epochs, StepsPerEpoch(split.Train.Count), source: adaptedModel), clock.Elapsed);
+    }
+
     clock.Restart();
     List<LabeledText> augmented = split.Train.AugmentAll(augmenter, seed);
     Record($"(b) fine-tuned + EDA ×{Copies}", testTargets, FineTune(Tokenize(augmented), validation, test, seed, epochs, StepsPerEpoch(augmented.Count)), clock.Elapsed);
@@ -387,12 +452,12 @@ int Diagnose(string armList)
 List<TokenExample> Tokenize(IEnumerable<LabeledText> examples)
     => [.. examples.Select(e => new TokenExample(Truncate(tokenizer.Encode(e.Text), classifierBytes), labelIndex[e.Label]))];
 
-// Fine-tunes a fresh classifier (a copy of the base weights, a new head) and returns its test predictions.
-int[] FineTune(List<TokenExample> train, List<TokenExample> validation, List<TokenExample> test, int seed, int runEpochs, int evaluateEvery, string stopOn = "validation.loss")
+// Fine-tunes a fresh classifier (a copy of the base weights, or of source's, and a new head) and returns its test predictions.
+int[] FineTune(List<TokenExample> train, List<TokenExample> validation, List<TokenExample> test, int seed, int runEpochs, int evaluateEvery, string stopOn = "validation.loss", Gpt2LMHeadModel? source = null)
 {
     torch.manual_seed(seed);
     var body = new Gpt2LMHeadModel(baseConfig);
-    body.load_state_dict(baseModel.state_dict());
+    body.load_state_dict((source ?? baseModel).state_dict());
     using var classifier = new Gpt2MeanPoolClassifier(body, labels.Length);
     FineTuneResult result = FineTuner.For(classifier)
         .WithObjective(Objectives.SequenceClassification())
