@@ -13,6 +13,7 @@
 //      options: --seeds N --threads N --epochs N (every fine-tuning arm, over its own data) --body-lr R --head-lr R
 //               --classifier-bytes N --k N --no-cache --no-prompting (skips (c) and (d))
 //               --adapt-steps N (domain-adaptive pretraining steps for (a'); 0 skips (a'))
+//               --stop-on loss|f1 (the fine-tuning arms' early-stopping metric on the validation split; default loss)
 //               --diagnose ARMS  (seed 42 only, scored on the development entries outside the test set; ARMS e.g.
 //                                 plain:loss,eda4:loss,eda4:loss:epochs,bal:f1:epochs — data:stopping metric[:epochs])
 using System.Diagnostics;
@@ -43,6 +44,14 @@ double bodyRate = Rate("--body-lr", 3e-4);
 double headRate = Rate("--head-lr", 3e-3);
 int k = Option("--k", 1);
 int adaptSteps = smoke ? 10 : Option("--adapt-steps", 2400);
+string stopOption = Array.IndexOf(args, "--stop-on") is int stopAt and >= 0 && stopAt + 1 < args.Length ? args[stopAt + 1] : "loss";
+if (stopOption is not ("loss" or "f1"))
+{
+    Console.Error.WriteLine($"--stop-on is '{stopOption}'; use loss (validation loss, the default) or f1 (validation macro-F1).");
+    return 2;
+}
+
+string stoppingMetric = stopOption == "f1" ? "validation.f1.macro" : "validation.loss";
 const int Copies = 4;
 const int BatchSize = 8;
 const int Context = 64;
@@ -245,19 +254,19 @@ foreach (int seed in seeds)
     var validation = Tokenize(split.Validation);
     var test = Tokenize(split.Test);
     clock.Restart();
-    Record("(a) fine-tuned classifier", testTargets, FineTune(Tokenize(split.Train), validation, test, seed, epochs, StepsPerEpoch(split.Train.Count)), clock.Elapsed);
+    Record("(a) fine-tuned classifier", testTargets, FineTune(Tokenize(split.Train), validation, test, seed, epochs, StepsPerEpoch(split.Train.Count), stoppingMetric), clock.Elapsed);
     if (adaptedModel is not null)
     {
         clock.Restart();
-        Record("(a') fine-tuned classifier, FOLDOC-adapted base", testTargets, FineTune(Tokenize(split.Train), validation, test, seed, epochs, StepsPerEpoch(split.Train.Count), source: adaptedModel), clock.Elapsed);
+        Record("(a') fine-tuned classifier, FOLDOC-adapted base", testTargets, FineTune(Tokenize(split.Train), validation, test, seed, epochs, StepsPerEpoch(split.Train.Count), stoppingMetric, adaptedModel), clock.Elapsed);
     }
 
     clock.Restart();
     List<LabeledText> augmented = split.Train.AugmentAll(augmenter, seed);
-    Record($"(b) fine-tuned + EDA ×{Copies}", testTargets, FineTune(Tokenize(augmented), validation, test, seed, epochs, StepsPerEpoch(augmented.Count)), clock.Elapsed);
+    Record($"(b) fine-tuned + EDA ×{Copies}", testTargets, FineTune(Tokenize(augmented), validation, test, seed, epochs, StepsPerEpoch(augmented.Count), stoppingMetric), clock.Elapsed);
     clock.Restart();
     List<LabeledText> balanced = split.Train.AugmentBalanced(singleEda, seed, maxCopies: Copies);
-    Record($"(b) fine-tuned + EDA, class-balanced (≤ {Copies} per original)", testTargets, FineTune(Tokenize(balanced), validation, test, seed, epochs, StepsPerEpoch(balanced.Count)), clock.Elapsed);
+    Record($"(b) fine-tuned + EDA, class-balanced (≤ {Copies} per original)", testTargets, FineTune(Tokenize(balanced), validation, test, seed, epochs, StepsPerEpoch(balanced.Count), stoppingMetric), clock.Elapsed);
     if (seed == seeds[0])
     {
         Console.WriteLine($"  ({augmented.Count} training texts after EDA ×{Copies}, {balanced.Count} after class-balanced EDA; the first: \"{Shorten(augmented[0].Text, 100)}\" → \"{Shorten(augmented[Math.Min(1, augmented.Count - 1)].Text, 100)}\")");
