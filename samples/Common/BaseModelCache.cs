@@ -6,7 +6,10 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
+using NicheTune.Evaluation;
 using NicheTune.Models;
+using NicheTune.Scheduling;
+using NicheTune.Training;
 
 namespace NicheTune.Samples;
 
@@ -73,6 +76,43 @@ internal static class BaseModelCache
         File.WriteAllText(Path.Combine(folder, "model-card.md"), card);
         Console.WriteLine($"Base model: trained and cached in {folder}.");
         return model;
+    }
+
+    /// <summary>
+    /// Causal language modelling as the samples pretrain (and adapt) their bases: batches of 32 packed windows, AdamW at
+    /// <paramref name="rate"/> with 10 % linear warm-up then cosine to 0.1, perplexity on <paramref name="validation"/>.
+    /// </summary>
+    /// <param name="model">The model, trained in place.</param>
+    /// <param name="train">Packed training windows.</param>
+    /// <param name="validation">Packed validation windows.</param>
+    /// <param name="rate">The peak learning rate.</param>
+    /// <param name="steps">Optimiser steps.</param>
+    /// <param name="logEvery">Steps between progress reports.</param>
+    /// <param name="progress">Receives the progress reports, or <see langword="null"/>.</param>
+    /// <param name="seed">The trainer's seed, or <see langword="null"/> for its default (the base's recipe uses the default).</param>
+    /// <returns>The run's result (validation perplexity in its final metrics).</returns>
+    public static FineTuneResult TrainLanguageModel(
+        Gpt2LMHeadModel model, List<TokenExample> train, List<TokenExample> validation, double rate, int steps, int logEvery, IProgress<TrainingProgress>? progress = null, int? seed = null)
+    {
+        var plan = FineTuner.For(model)
+            .WithObjective(Objectives.CausalLanguageModeling())
+            .WithLearningRate(rate)
+            .WithSchedule(Schedules.LinearWarmup(0.1).ThenCosine(minFactor: 0.1))
+            .WithBatchSize(32)
+            .WithMaxSteps(steps)
+            .LogEvery(logEvery)
+            .Evaluate(Metrics.Perplexity());
+        if (progress is not null)
+        {
+            plan = plan.WithProgress(progress);
+        }
+
+        if (seed is int fixedSeed)
+        {
+            plan = plan.WithSeed(fixedSeed);
+        }
+
+        return plan.Fit(train, validation);
     }
 
     /// <summary>Detached copies of every tensor of <paramref name="model"/>: base weights that outlive the model.</summary>

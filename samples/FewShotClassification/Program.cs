@@ -104,6 +104,7 @@ if (smoke)
 }
 
 List<TokenExample> Pack(IEnumerable<string> texts) => SequencePacking.Pack(texts.Select(tokenizer.Encode), Context, ByteTokenizer.EndOfTextId);
+var progress = new Progress<TrainingProgress>(p => Console.WriteLine($"  step {p.Step,4}/{p.TotalSteps}  loss {p.TrainLoss:F3}"));
 var baseConfig = new Gpt2Config
 {
     VocabularySize = ByteTokenizer.VocabularySize,
@@ -121,7 +122,7 @@ torch.manual_seed(2026);
 using var baseModel = BaseModelCache.GetOrPretrain(baseConfig, recipe, Path.Combine(dataFolder, "wordnet-glosses-subset.txt"), pretraining =>
 {
     Console.WriteLine("Pretraining the base model on WordNet glosses (general English)…");
-    FineTuneResult pretrained = TrainLanguageModel(pretraining, glosses, pretrainRate, pretrainSteps);
+    FineTuneResult pretrained = BaseModelCache.TrainLanguageModel(pretraining, Pack(glosses.Where((_, i) => i % 10 != 0)), Pack(glosses.Where((_, i) => i % 10 == 0)), pretrainRate, pretrainSteps, smoke ? 5 : 100, progress);
     return $"- WordNet validation perplexity after pretraining: {pretrained.FinalMetrics["validation.perplexity"]:F2} ({pretrained.Steps} steps, {pretrained.WallTime.TotalSeconds:F0} s, {pretrained.TokensPerSecond:F0} tokens/s)";
 }, useCache: !args.Contains("--no-cache"));
 baseModel.eval();
@@ -194,7 +195,7 @@ if (adaptSteps > 0)
     {
         Console.WriteLine($"Adapting the base model to FOLDOC text ({domainTexts.Count} entries, {adaptSteps} steps)…");
         adapting.load_state_dict(baseModel.state_dict());
-        FineTuneResult adapted = TrainLanguageModel(adapting, domainTexts, AdaptRate, adaptSteps, seed: 2027);
+        FineTuneResult adapted = BaseModelCache.TrainLanguageModel(adapting, Pack(domainTexts.Where((_, i) => i % 10 != 0)), Pack(domainTexts.Where((_, i) => i % 10 == 0)), AdaptRate, adaptSteps, smoke ? 5 : 100, progress, seed: 2027);
         return $"- FOLDOC validation perplexity after adaptation: {adapted.FinalMetrics["validation.perplexity"]:F2} ({adapted.Steps} steps, {adapted.WallTime.TotalSeconds:F0} s)";
     }, useCache: !args.Contains("--no-cache"), new CachedModelDescription(
         "foldoc-adapted-byte-gpt2",
@@ -435,27 +436,6 @@ int Diagnose(string armList)
     }
 
     return 0;
-}
-
-// Causal language modelling as the base's pretraining and the FOLDOC adaptation both do it: batch 32 packed windows,
-// 10 % linear warm-up then cosine to 0.1, every 10th text held out for the validation perplexity.
-FineTuneResult TrainLanguageModel(Gpt2LMHeadModel model, IReadOnlyList<string> texts, double rate, int steps, int? seed = null)
-{
-    var plan = FineTuner.For(model)
-        .WithObjective(Objectives.CausalLanguageModeling())
-        .WithLearningRate(rate)
-        .WithSchedule(Schedules.LinearWarmup(0.1).ThenCosine(minFactor: 0.1))
-        .WithBatchSize(32)
-        .WithMaxSteps(steps)
-        .LogEvery(smoke ? 5 : 100)
-        .WithProgress(new Progress<TrainingProgress>(p => Console.WriteLine($"  step {p.Step,4}/{p.TotalSteps}  loss {p.TrainLoss:F3}")))
-        .Evaluate(Metrics.Perplexity());
-    if (seed is int fixedSeed)
-    {
-        plan = plan.WithSeed(fixedSeed);
-    }
-
-    return plan.Fit(Pack(texts.Where((_, i) => i % 10 != 0)), Pack(texts.Where((_, i) => i % 10 == 0)));
 }
 
 List<TokenExample> Tokenize(IEnumerable<LabeledText> examples)

@@ -74,16 +74,7 @@ torch.manual_seed(2026);
 using var model = BaseModelCache.GetOrPretrain(baseConfig, recipe, Path.Combine(dataFolder, "wordnet-glosses-subset.txt"), pretraining =>
 {
     Console.WriteLine("Pretraining the base model on WordNet glosses (general English)…");
-    FineTuneResult pretrained = FineTuner.For(pretraining)
-        .WithObjective(Objectives.CausalLanguageModeling())
-        .WithLearningRate(pretrainRate)
-        .WithSchedule(Schedules.LinearWarmup(0.1).ThenCosine(minFactor: 0.1))
-        .WithBatchSize(32)
-        .WithMaxSteps(pretrainSteps)
-        .LogEvery(smoke ? 5 : 100)
-        .WithProgress(progress)
-        .Evaluate(Metrics.Perplexity())
-        .Fit(generalTrain, generalValidation);
+    FineTuneResult pretrained = BaseModelCache.TrainLanguageModel(pretraining, generalTrain, generalValidation, pretrainRate, pretrainSteps, smoke ? 5 : 100, progress);
     return $"- WordNet validation perplexity after pretraining: {pretrained.FinalMetrics["validation.perplexity"]:F2} ({pretrained.Steps} steps, {pretrained.WallTime.TotalSeconds:F0} s, {pretrained.TokensPerSecond:F0} tokens/s)";
 }, useCache: !args.Contains("--no-cache"));
 torch.manual_seed(2027);

@@ -94,15 +94,7 @@ var body = BaseModelCache.GetOrPretrain(baseConfig, recipe, Path.Combine(dataFol
 {
     Console.WriteLine("Pretraining the base model on WordNet glosses (general English)…");
     List<TokenExample> Pack(IEnumerable<string> texts) => SequencePacking.Pack(texts.Select(tokenizer.Encode), Context, ByteTokenizer.EndOfTextId);
-    FineTuneResult pretrained = FineTuner.For(pretraining)
-        .WithObjective(Objectives.CausalLanguageModeling())
-        .WithLearningRate(PretrainRate)
-        .WithSchedule(Schedules.LinearWarmup(0.1).ThenCosine(minFactor: 0.1))
-        .WithBatchSize(32)
-        .WithMaxSteps(pretrainSteps)
-        .LogEvery(smoke ? 5 : 100)
-        .Evaluate(Metrics.Perplexity())
-        .Fit(Pack(glosses.Where((_, i) => i % 10 != 0)), Pack(glosses.Where((_, i) => i % 10 == 0)));
+    FineTuneResult pretrained = BaseModelCache.TrainLanguageModel(pretraining, Pack(glosses.Where((_, i) => i % 10 != 0)), Pack(glosses.Where((_, i) => i % 10 == 0)), PretrainRate, pretrainSteps, smoke ? 5 : 100);
     return $"- WordNet validation perplexity after pretraining: {pretrained.FinalMetrics["validation.perplexity"]:F2} ({pretrained.Steps} steps, {pretrained.WallTime.TotalSeconds:F0} s)";
 }, useCache: !args.Contains("--no-cache"));
 
