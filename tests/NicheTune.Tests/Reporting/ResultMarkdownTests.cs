@@ -49,7 +49,9 @@ public sealed class ResultMarkdownTests
         markdown.Should().Contain("| steps | 20 |");
         markdown.Should().Contain("| stop reason | completed |");
         markdown.Should().Contain("| monitored metric | validation.loss |");
-        result.BestMetric.Should().NotBeNull();
+        EvaluationRecord lowest = result.Evaluations.MinBy(e => e.Metrics["validation.loss"])!;
+        result.BestMetric.Should().Be(lowest.Metrics["validation.loss"], "the monitored metric is the validation loss, lower is better");
+        result.BestStep.Should().Be(lowest.Step);
         markdown.Should().Contain("| best value | " + Format(result.BestMetric!.Value) + " |");
         markdown.Should().Contain("| best step | " + result.BestStep!.Value.ToString(CultureInfo.InvariantCulture) + " |");
         string header = markdown.Split('\n').First(line => line.StartsWith("| step | epoch |", StringComparison.Ordinal));

@@ -192,9 +192,14 @@ public sealed class StorageTests
         using var storage = new InMemoryStudyStorage();
         StudyInfo study = storage.CreateStudy("limit", [StudyDirection.Minimize]);
 
-        storage.CreateTrial(study.Id, maxTrials: 2).Should().NotBeNull();
-        storage.CreateTrial(study.Id, maxTrials: 2).Should().NotBeNull();
-        storage.CreateTrial(study.Id, maxTrials: 2).Should().BeNull();
+        TrialSlot? first = storage.CreateTrial(study.Id, maxTrials: 2);
+        TrialSlot? second = storage.CreateTrial(study.Id, maxTrials: 2);
+        storage.CreateTrial(study.Id, maxTrials: 2).Should().BeNull("the study already holds its 2 trials");
+
+        first!.Value.Number.Should().Be(0);
+        second!.Value.Number.Should().Be(1);
+        second.Value.Id.Should().NotBe(first.Value.Id);
+        storage.GetTrials(study.Id).Select(t => (t.Number, t.State)).Should().Equal((0, TrialState.Running), (1, TrialState.Running));
     }
 
     private static void Execute(SqliteConnection connection, string sql)
