@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using NicheTune.Benchmarks.Workload;
+using NicheTune.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -39,7 +40,7 @@ internal static class OverheadGuard
         StepSample rawWarm = recorder.Samples()[0];
         recorder.Reset();
         workload.ResetWeights();
-        workload.FitTrainer(2, recorder);
+        workload.FitTrainer(2, recorder, optimizer: Optimizers.TorchSharpAdamW());
         StepSample trainerWarm = recorder.Samples()[0];
         output.WriteLine($"   warm-up: raw step {Format(rawWarm)} ms, Trainer step {Format(trainerWarm)} ms");
 
@@ -76,7 +77,7 @@ internal static class OverheadGuard
                 }
                 else
                 {
-                    workload.FitTrainer(steps + 1, recorder);
+                    workload.FitTrainer(steps + 1, recorder, optimizer: Optimizers.TorchSharpAdamW());
                     trainer = recorder.Samples();
                 }
             }

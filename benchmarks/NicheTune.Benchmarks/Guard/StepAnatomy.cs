@@ -60,12 +60,13 @@ internal static class StepAnatomy
                 Measure(workload, $"full fused {chunk >> 20}M", _ => true, steps, output, chunk);
             }
 
+            Measure(workload, $"full fused {ChunkSizes[^1] >> 20}M blockwise", _ => true, steps, output, ChunkSizes[^1], AnatomyOptimizer.Blockwise);
             Measure(workload, $"frozen emb+{half}", name => !name.StartsWith("transformer.w", StringComparison.Ordinal) && !Enumerable.Range(0, half).Any(i => name.StartsWith($"transformer.h.{i}.", StringComparison.Ordinal)), steps, output);
             Measure(workload, "lm_head only", name => name.StartsWith("lm_head", StringComparison.Ordinal), steps, output);
         }
     }
 
-    private static Dictionary<string, double> Measure(TrainingWorkload workload, string label, Func<string, bool> trainable, int steps, TextWriter output, long fusedChunk = 0, bool flat = false, ScalarType? matmul = null, bool lowBlocks = true)
+    private static Dictionary<string, double> Measure(TrainingWorkload workload, string label, Func<string, bool> trainable, int steps, TextWriter output, long fusedChunk = 0, AnatomyOptimizer optimizerKind = AnatomyOptimizer.TorchSharp, ScalarType? matmul = null, bool lowBlocks = true)
     {
         workload.ResetWeights();
         var model = workload.Model;
@@ -81,9 +82,13 @@ internal static class StepAnatomy
         }
 
         long vocabulary = model.Config.VocabularySize;
-        using OptimizerHelper optimizer = flat
-            ? new NicheTune.Training.FlatAdamW([new AdamW.ParamGroup(train, TrainingWorkload.LearningRate, 0.9, 0.999, 1e-8, 0.0)], TrainingWorkload.LearningRate, 0.9, 0.999, 1e-8, 0.0)
-            : torch.optim.AdamW(train, lr: TrainingWorkload.LearningRate, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0);
+        AdamW.ParamGroup[] groups = [new AdamW.ParamGroup(train, TrainingWorkload.LearningRate, 0.9, 0.999, 1e-8, 0.0)];
+        using OptimizerHelper optimizer = optimizerKind switch
+        {
+            AnatomyOptimizer.Flat => new NicheTune.Training.FlatAdamW(groups, TrainingWorkload.LearningRate, 0.9, 0.999, 1e-8, 0.0),
+            AnatomyOptimizer.Blockwise => new NicheTune.Training.Blockwise.AdamW(groups, TrainingWorkload.LearningRate, 0.9, 0.999, 1e-8, 0.0),
+            _ => torch.optim.AdamW(groups, TrainingWorkload.LearningRate, 0.9, 0.999, 1e-8, 0.0),
+        };
         var times = Phases.ToDictionary(p => p, _ => new List<double>());
         var clock = new Stopwatch();
         for (int i = 0; i <= steps; i++)
@@ -140,17 +145,18 @@ internal static class StepAnatomy
     }
 
     // NICHETUNE_ANATOMY_COMPARE=FILE.svg: the benchmark model's step by phase before (the naive step: plain output layer,
-    // TorchSharp's AdamW) and after (fused output layer; the internal flat AdamW; bf16 products), interleaved over rounds,
+    // TorchSharp's AdamW) and after (fused output layer with TorchSharp's AdamW, then with the blockwise AdamW that is the
+    // default; bf16 products), interleaved over rounds,
     // written as a stacked-bar chart for docs/performance.md.
     private static void Compare(int steps, TextWriter output, string svgPath)
     {
-        var arms = new (string Label, long Chunk, bool Flat, ScalarType? Matmul, bool LowBlocks)[]
+        var arms = new (string Label, long Chunk, AnatomyOptimizer Optimizer, ScalarType? Matmul, bool LowBlocks)[]
         {
-            ("naive", 0, false, null, false),
-            ("NicheTune fp32", FusedDefault, false, null, false),
-            ("fp32, flat AdamW", FusedDefault, true, null, false),
-            ("bf16 head only", FusedDefault, false, ScalarType.BFloat16, false),
-            ("NicheTune bf16", FusedDefault, false, ScalarType.BFloat16, true),
+            ("naive", 0, AnatomyOptimizer.TorchSharp, null, false),
+            ("fp32, TorchSharp AdamW", FusedDefault, AnatomyOptimizer.TorchSharp, null, false),
+            ("NicheTune fp32", FusedDefault, AnatomyOptimizer.Blockwise, null, false),
+            ("bf16 head only", FusedDefault, AnatomyOptimizer.Blockwise, ScalarType.BFloat16, false),
+            ("NicheTune bf16", FusedDefault, AnatomyOptimizer.Blockwise, ScalarType.BFloat16, true),
         };
         output.WriteLine($"   {ModelShape.Benchmark.Describe()}");
         using var workload = TrainingWorkload.Create(ModelShape.Benchmark, steps + 1);
@@ -167,7 +173,7 @@ internal static class StepAnatomy
         {
             foreach (var arm in (round % 2 == 0 ? arms : arms.Reverse()).Where(a => a.Label != "naive"))
             {
-                results[arm.Label].Add(Measure(workload, arm.Label, _ => true, steps, output, arm.Chunk, arm.Flat, arm.Matmul, arm.LowBlocks));
+                results[arm.Label].Add(Measure(workload, arm.Label, _ => true, steps, output, arm.Chunk, arm.Optimizer, arm.Matmul, arm.LowBlocks));
             }
         }
 
@@ -324,4 +330,17 @@ internal static class StepAnatomy
             }
         }
     }
+}
+
+/// <summary>Which AdamW implementation an anatomy arm steps with.</summary>
+internal enum AnatomyOptimizer
+{
+    /// <summary>TorchSharp's own loop (two full-size temporaries per parameter).</summary>
+    TorchSharp,
+
+    /// <summary>The internal flat-buffer AdamW.</summary>
+    Flat,
+
+    /// <summary>NicheTune's default, the blockwise <c>NicheTune.Training.Blockwise.AdamW</c>.</summary>
+    Blockwise,
 }

@@ -94,15 +94,16 @@ internal sealed class TrainingWorkload : IDisposable
     /// <summary>
     /// The Trainer configured like the raw loop: causal LM, AdamW (weight decay 0), lr 1e-4, clipping at 1.0, no shuffle.
     /// <paramref name="fused"/> false computes the loss as the raw loop does (full logits), which isolates the library's
-    /// own overhead; true is the library's default (fused, chunked output layer + loss).
+    /// own overhead; true is the library's default (fused, chunked output layer + loss). <paramref name="optimizer"/> null is
+    /// the library's default AdamW (blockwise); the overhead guard passes TorchSharp's own loop to compare like with like.
     /// </summary>
-    public FineTuneResult FitTrainer(int steps, ITrainingCallback? callback, bool fused = false, int logEvery = NoLogging, Precision precision = Precision.Float32)
+    public FineTuneResult FitTrainer(int steps, ITrainingCallback? callback, bool fused = false, int logEvery = NoLogging, Precision precision = Precision.Float32, OptimizerSpec? optimizer = null)
     {
         var builder = FineTuner.For(Model)
             .WithObjective(Objectives.CausalLanguageModeling(fuseOutputLayer: fused))
             .WithPrecision(precision)
             // NICHETUNE_BENCH_FLAT=1 measures the flat-buffer AdamW (internal: its peak memory grows, docs/performance.md).
-            .WithOptimizer(Environment.GetEnvironmentVariable("NICHETUNE_BENCH_FLAT") == "1" ? Optimizers.FlatAdamW() : Optimizers.AdamW())
+            .WithOptimizer(optimizer ?? (Environment.GetEnvironmentVariable("NICHETUNE_BENCH_FLAT") == "1" ? Optimizers.FlatAdamW() : Optimizers.AdamW()))
             .WithLearningRate(LearningRate)
             .WithBatchSize(Shape.BatchSize)
             .ClipGradientNorm(MaxGradientNorm)

@@ -46,13 +46,17 @@ public static class Optimizers
         }
 
         NonNegative(weightDecay, nameof(weightDecay));
-        return new AdamWSpec(beta1, beta2, epsilon, weightDecay, FlatBuffers: false);
+        return new AdamWSpec(beta1, beta2, epsilon, weightDecay, AdamWKind.Blockwise);
     }
 
     // AdamW over flat per-group buffers (FlatAdamW): bit-identical to TorchSharp's and faster per step, but on the benchmark
     // model its peak RSS grew by ~35 MB a step (1.4 GB → 3.3 GB over 50 steps; docs/performance.md), so it is not offered
     // publicly until that is understood. Tests and benchmarks reach it here.
-    internal static OptimizerSpec FlatAdamW(double weightDecay = 0.0) => new AdamWSpec(0.9, 0.999, 1e-8, weightDecay, FlatBuffers: true);
+    internal static OptimizerSpec FlatAdamW(double weightDecay = 0.0) => new AdamWSpec(0.9, 0.999, 1e-8, weightDecay, AdamWKind.Flat);
+
+    // TorchSharp's own AdamW loop (two full-size temporaries per parameter per step): the reference the blockwise AdamW is
+    // measured and tested against.
+    internal static OptimizerSpec TorchSharpAdamW(double weightDecay = 0.0) => new AdamWSpec(0.9, 0.999, 1e-8, weightDecay, AdamWKind.TorchSharp);
 
     /// <summary>Stochastic gradient descent with optional (Nesterov) momentum.</summary>
     /// <param name="momentum">Momentum factor, in [0, 1).</param>
@@ -89,11 +93,18 @@ public static class Optimizers
         }
     }
 
-    private sealed class AdamWSpec(double beta1, double beta2, double epsilon, double weightDecay, bool FlatBuffers) : OptimizerSpec
+    private enum AdamWKind
+    {
+        Blockwise,
+        Flat,
+        TorchSharp,
+    }
+
+    private sealed class AdamWSpec(double beta1, double beta2, double epsilon, double weightDecay, AdamWKind kind) : OptimizerSpec
     {
         public override string Name => "AdamW";
 
-        internal override OptimizerSpec WithWeightDecay(double decay) => new AdamWSpec(beta1, beta2, epsilon, decay, FlatBuffers);
+        internal override OptimizerSpec WithWeightDecay(double decay) => new AdamWSpec(beta1, beta2, epsilon, decay, kind);
 
         public override double WeightDecay => weightDecay;
 
@@ -105,9 +116,12 @@ public static class Optimizers
                 paramGroups[i] = Group(groups[i].Plan, groups[i].Parameters, learningRate);
             }
 
-            return FlatBuffers
-                ? new FlatAdamW(paramGroups, learningRate, beta1, beta2, epsilon, weightDecay)
-                : torch.optim.AdamW(paramGroups, learningRate, beta1, beta2, epsilon, weightDecay);
+            return kind switch
+            {
+                AdamWKind.Flat => new FlatAdamW(paramGroups, learningRate, beta1, beta2, epsilon, weightDecay),
+                AdamWKind.TorchSharp => torch.optim.AdamW(paramGroups, learningRate, beta1, beta2, epsilon, weightDecay),
+                _ => new Blockwise.AdamW(paramGroups, learningRate, beta1, beta2, epsilon, weightDecay),
+            };
         }
 
         internal override TorchSharp.Modules.ParamGroup CreateGroup(ParameterGroupPlan plan, Parameter[] parameters, double learningRate) => Group(plan, parameters, learningRate);

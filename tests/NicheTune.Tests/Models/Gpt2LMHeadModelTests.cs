@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Linq;
 using FluentAssertions;
 using NicheTune.Models;
+using NicheTune.Tests.Support;
 using TorchSharp;
 using TorchSharp.Modules;
 using Xunit;
@@ -10,6 +11,7 @@ using static TorchSharp.torch;
 
 namespace NicheTune.Tests.Models;
 
+[Collection(TorchCollection.Name)]
 public sealed class Gpt2LMHeadModelTests
 {
     private const int Vocab = 50;

@@ -11,6 +11,7 @@ using static TorchSharp.torch;
 
 namespace NicheTune.Tests.Models;
 
+[Collection(TorchCollection.Name)]
 public sealed class LlamaForCausalLMTests
 {
     internal const int Vocab = 40;

@@ -5,6 +5,7 @@ using NicheTune.Training;
 using TorchSharp;
 using TorchSharp.Modules;
 using Xunit;
+using static NicheTune.Tests.Training.AdamWReference;
 using static TorchSharp.torch;
 
 namespace NicheTune.Tests.Training;
@@ -12,63 +13,6 @@ namespace NicheTune.Tests.Training;
 [Collection(TorchCollection.Name)]
 public sealed class FlatAdamWTests
 {
-    private static Gpt2LMHeadModel Model(int seed)
-    {
-        torch.manual_seed(seed);
-        return new Gpt2LMHeadModel(new Gpt2Config { VocabularySize = 97, ContextLength = 16, EmbeddingSize = 32, LayerCount = 2, HeadCount = 4, TieWordEmbeddings = false });
-    }
-
-    // Two groups as the trainer builds them: decayed matrices, and biases / norm weights without decay at another rate.
-    private static AdamW.ParamGroup[] Groups(Gpt2LMHeadModel model)
-    {
-        var named = model.named_parameters().ToList();
-        Parameter[] decay = [.. named.Where(p => p.parameter.dim() >= 2).Select(p => p.parameter)];
-        Parameter[] noDecay = [.. named.Where(p => p.parameter.dim() < 2).Select(p => p.parameter)];
-        return
-        [
-            new AdamW.ParamGroup(decay, 3e-3, 0.9, 0.99, 1e-8, 0.05),
-            new AdamW.ParamGroup(noDecay, 1e-3, 0.85, 0.999, 1e-6, 0.0),
-        ];
-    }
-
-    private static void Backward(Gpt2LMHeadModel model, int step)
-    {
-        using var scope = torch.NewDisposeScope();
-        torch.manual_seed(1000 + step);
-        Tensor ids = torch.randint(0, 97, [4, 16], dtype: ScalarType.Int64);
-        Tensor logits = model.call(ids);
-        Tensor loss = nn.functional.cross_entropy(logits.reshape(-1, 97)[..^4], ids.reshape(-1)[4..]);
-        loss.backward();
-    }
-
-    private static void TrainSteps(Gpt2LMHeadModel model, OptimizerHelper optimizer, int from, int to, Action<int>? beforeStep = null)
-    {
-        for (int step = from; step < to; step++)
-        {
-            Backward(model, step);
-            beforeStep?.Invoke(step);
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0);
-            optimizer.step();
-            optimizer.zero_grad();
-        }
-    }
-
-    private static bool Same(Tensor a, Tensor b)
-    {
-        using Tensor difference = (a.detach() - b.detach()).abs().max();
-        return difference.item<float>() == 0f;
-    }
-
-    private static void ShouldBeIdentical(Gpt2LMHeadModel a, Gpt2LMHeadModel b)
-    {
-        var left = a.named_parameters().ToDictionary(p => p.name, p => p.parameter);
-        foreach ((string name, Parameter right) in b.named_parameters())
-        {
-            using Tensor difference = (left[name] - right).abs().max();
-            difference.item<float>().Should().Be(0f, $"parameter '{name}' must be bit-identical to TorchSharp's AdamW");
-        }
-    }
-
     [Fact]
     public void Step_TwentySteps_EqualsTorchSharpAdamWTensorForTensor()
     {
