@@ -102,8 +102,7 @@ internal sealed class TrainingWorkload : IDisposable
         var builder = FineTuner.For(Model)
             .WithObjective(Objectives.CausalLanguageModeling(fuseOutputLayer: fused))
             .WithPrecision(precision)
-            // NICHETUNE_BENCH_FLAT=1 measures the flat-buffer AdamW (internal: its peak memory grows, docs/performance.md).
-            .WithOptimizer(optimizer ?? (Environment.GetEnvironmentVariable("NICHETUNE_BENCH_FLAT") == "1" ? Optimizers.FlatAdamW() : Optimizers.AdamW()))
+            .WithOptimizer(optimizer ?? BenchmarkOptimizer())
             .WithLearningRate(LearningRate)
             .WithBatchSize(Shape.BatchSize)
             .ClipGradientNorm(MaxGradientNorm)
@@ -117,6 +116,16 @@ internal sealed class TrainingWorkload : IDisposable
 
         return builder.Fit(Examples, null, new TokenCollator());
     }
+
+    // NICHETUNE_BENCH_OPTIMIZER=flat measures the flat-buffer AdamW (internal: its peak memory grows), =torchsharp
+    // TorchSharp's own AdamW loop; unset, the library's default (docs/performance.md).
+    private static OptimizerSpec BenchmarkOptimizer() => Environment.GetEnvironmentVariable("NICHETUNE_BENCH_OPTIMIZER") switch
+    {
+        "flat" => Optimizers.FlatAdamW(),
+        "torchsharp" => Optimizers.TorchSharpAdamW(),
+        null or "" or "default" => Optimizers.AdamW(),
+        string other => throw new ArgumentException($"NICHETUNE_BENCH_OPTIMIZER='{other}' is not an optimizer the benchmarks know; use flat, torchsharp or default."),
+    };
 
     /// <summary>The largest absolute difference between the model's parameters and <paramref name="snapshot"/>.</summary>
     public double MaxAbsoluteDifference(Dictionary<string, Tensor> snapshot)
