@@ -48,7 +48,7 @@ internal static class FreezeGuard
                 recorder.Reset();
                 var builder = FineTuner.For(workload.Model)
                     .WithObjective(Objectives.CausalLanguageModeling())
-                    .WithOptimizer(Optimizers.AdamW())
+                    .WithOptimizer(TrainingWorkload.BenchmarkOptimizer())
                     .WithLearningRate(TrainingWorkload.LearningRate)
                     .WithBatchSize(shape.BatchSize)
                     .ClipGradientNorm(TrainingWorkload.MaxGradientNorm)

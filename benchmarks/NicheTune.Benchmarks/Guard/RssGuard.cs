@@ -37,7 +37,7 @@ internal static class RssGuard
         var clock = Stopwatch.StartNew();
         FineTuneResult result = FineTuner.For(model)
             .WithObjective(Objectives.CausalLanguageModeling())
-            .WithOptimizer(Optimizers.AdamW())
+            .WithOptimizer(TrainingWorkload.BenchmarkOptimizer())
             .WithLearningRate(TrainingWorkload.LearningRate)
             .WithBatchSize(shape.BatchSize)
             .ClipGradientNorm(TrainingWorkload.MaxGradientNorm)

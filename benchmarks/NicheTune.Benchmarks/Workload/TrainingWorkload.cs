@@ -117,9 +117,11 @@ internal sealed class TrainingWorkload : IDisposable
         return builder.Fit(Examples, null, new TokenCollator());
     }
 
-    // NICHETUNE_BENCH_OPTIMIZER=flat measures the flat-buffer AdamW (internal: its peak memory grows), =torchsharp
-    // TorchSharp's own AdamW loop; unset, the library's default (docs/performance.md).
-    private static OptimizerSpec BenchmarkOptimizer() => Environment.GetEnvironmentVariable("NICHETUNE_BENCH_OPTIMIZER") switch
+    /// <summary>
+    /// The optimizer the benchmarks train with: <c>NICHETUNE_BENCH_OPTIMIZER=flat</c> the flat-buffer AdamW (internal: its
+    /// peak memory grows), <c>=torchsharp</c> TorchSharp's own AdamW loop; unset, the library's default (docs/performance.md).
+    /// </summary>
+    public static OptimizerSpec BenchmarkOptimizer() => Environment.GetEnvironmentVariable("NICHETUNE_BENCH_OPTIMIZER") switch
     {
         "flat" => Optimizers.FlatAdamW(),
         "torchsharp" => Optimizers.TorchSharpAdamW(),
