@@ -68,7 +68,10 @@ internal static class TiktokenConversion
 
         var ordered = rankOf.OrderBy(kv => kv.Value).ToList();
         Directory.CreateDirectory(folder);
-        using (var vocab = new Utf8JsonWriter(File.Create(Path.Combine(folder, "vocab.json"))))
+        // Utf8JsonWriter does not own its stream: the file is disposed here, or it would stay open (locked and with its
+        // last buffer unwritten) until a finalizer ran, and a reader opening it first would fail or read it cut short.
+        using (FileStream vocabFile = File.Create(Path.Combine(folder, "vocab.json")))
+        using (var vocab = new Utf8JsonWriter(vocabFile))
         {
             vocab.WriteStartObject();
             foreach (var (token, rank) in ordered)

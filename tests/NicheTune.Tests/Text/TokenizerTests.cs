@@ -9,6 +9,25 @@ namespace NicheTune.Tests.Text;
 public sealed class TokenizerTests
 {
     [Fact]
+    public void WriteGpt2Folder_ClosesItsFiles_SoTheyOpenExclusivelyAndParseWhole()
+    {
+        // vocab.json was once written through a Utf8JsonWriter that did not own its file: the file stayed open (locked,
+        // last buffer unwritten) until a finalizer ran, and a test reading it first failed with "used by another process".
+        string folder = TextFixtures.NewFolder("gpt2-write");
+        TiktokenConversion.WriteGpt2Folder(folder);
+
+        foreach (string name in new[] { "vocab.json", "merges.txt" })
+        {
+            using var exclusive = new FileStream(Path.Combine(folder, name), FileMode.Open, FileAccess.ReadWrite, FileShare.None);
+            exclusive.Length.Should().BeGreaterThan(0, name);
+        }
+
+        var vocabulary = System.Text.Json.JsonSerializer.Deserialize<Dictionary<string, int>>(File.ReadAllText(Path.Combine(folder, "vocab.json")))!;
+        vocabulary.Should().HaveCount(50257);
+        vocabulary["<|endoftext|>"].Should().Be(50256);
+    }
+
+    [Fact]
     public void ByteLevelBpe_HelloWorld_EncodesAsGpt2()
     {
         var gpt2 = TextFixtures.Gpt2Bpe;
