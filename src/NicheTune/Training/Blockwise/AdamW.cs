@@ -75,20 +75,35 @@ internal sealed class AdamW : TorchSharp.Modules.AdamW
             double beta2 = options.beta2!.Value;
             double eps = options.eps!.Value;
             double decay = 1 - lr * options.weight_decay!.Value;
-            foreach (Parameter param in group.Parameters)
+            // Parameters of a group normally share their step count, so the group's coefficients are made once per step;
+            // a parameter whose count differs (it had no gradient at some step) gets its own.
+            Coefficients? shared = null;
+            try
             {
-                using Tensor? grad = param.grad;
-                if (grad is null)
+                foreach (Parameter param in group.Parameters)
                 {
-                    continue;
-                }
+                    using Tensor? grad = param.grad;
+                    if (grad is null)
+                    {
+                        continue;
+                    }
 
-                var state = (State)_state[param.Handle];
-                state.step += 1;
-                double biasCorrection1 = 1 - Math.Pow(beta1, state.step);
-                double biasCorrection2 = 1 - Math.Pow(beta2, state.step);
-                using var update = new Coefficients(decay, beta1, beta2, eps, Math.Sqrt(biasCorrection2), -(lr / biasCorrection1));
-                Update(param, grad, state, update);
+                    var state = (State)_state[param.Handle];
+                    state.step += 1;
+                    if (shared is null || shared.Step != state.step)
+                    {
+                        shared?.Dispose();
+                        double biasCorrection1 = 1 - Math.Pow(beta1, state.step);
+                        double biasCorrection2 = 1 - Math.Pow(beta2, state.step);
+                        shared = new Coefficients(state.step, decay, beta1, beta2, eps, Math.Sqrt(biasCorrection2), -(lr / biasCorrection1));
+                    }
+
+                    Update(param, grad, state, shared);
+                }
+            }
+            finally
+            {
+                shared?.Dispose();
             }
         }, closure);
     }
@@ -113,9 +128,10 @@ internal sealed class AdamW : TorchSharp.Modules.AdamW
         long total = param.numel();
         bool blockable = param.is_contiguous() && grad.is_contiguous() && state.exp_avg.is_contiguous() && state.exp_avg_sq.is_contiguous()
             && grad.dtype == param.dtype && !grad.is_sparse;
-        if (!blockable)
+        if (!blockable || total <= _blockElements)
         {
-            // Whole tensor, in the parameter's own shape; the scratch buffer holds the denominator when it is large enough.
+            // One block, in the parameter's own shape (no views of the weight, gradient or moments); the scratch buffer holds
+            // the denominator when it is large enough.
             Tensor denom = total <= _blockElements
                 ? Scratch(param).narrow(0, 0, total).view(param.shape)
                 : torch.empty_like(state.exp_avg_sq);
@@ -174,12 +190,13 @@ internal sealed class AdamW : TorchSharp.Modules.AdamW
         return scratch;
     }
 
-    // One parameter's coefficients for one step, as native scalars made once and disposed when the parameter is done:
-    // the implicit double → Scalar conversions would make eight per block and leave them all to the finalizer.
+    // A group's coefficients for one step count, as native scalars made once and disposed when the group is done: the
+    // implicit double → Scalar conversions would make eight per block and leave them all to the finalizer.
     private sealed class Coefficients : IDisposable
     {
-        public Coefficients(double decay, double beta1, double beta2, double epsilon, double sqrtCorrection2, double stepSize)
+        public Coefficients(long step, double decay, double beta1, double beta2, double epsilon, double sqrtCorrection2, double stepSize)
         {
+            Step = step;
             DecayFactor = decay;
             Decay = decay.ToScalar();
             Beta1 = beta1.ToScalar();
@@ -190,6 +207,8 @@ internal sealed class AdamW : TorchSharp.Modules.AdamW
             SqrtCorrection2 = sqrtCorrection2.ToScalar();
             StepSize = stepSize.ToScalar();
         }
+
+        public long Step { get; }
 
         public double DecayFactor { get; }
 
