@@ -145,8 +145,8 @@ internal static class StepAnatomy
     }
 
     // NICHETUNE_ANATOMY_COMPARE=FILE.svg: the benchmark model's step by phase before (the naive step: plain output layer,
-    // TorchSharp's AdamW) and after (fused output layer with TorchSharp's AdamW, then with the blockwise AdamW that is the
-    // default; bf16 products), interleaved over rounds,
+    // TorchSharp's AdamW) and after (fused output layer with TorchSharp's AdamW, then with the blockwise AdamW that is
+    // the default; bf16 products), interleaved over rounds,
     // written as a stacked-bar chart for docs/performance.md.
     private static void Compare(int steps, TextWriter output, string svgPath)
     {

@@ -119,14 +119,16 @@ internal sealed class TrainingWorkload : IDisposable
 
     /// <summary>
     /// The optimizer the benchmarks train with: <c>NICHETUNE_BENCH_OPTIMIZER=flat</c> the flat-buffer AdamW (internal: its
-    /// peak memory grows), <c>=torchsharp</c> TorchSharp's own AdamW loop; unset, the library's default (docs/performance.md).
+    /// peak memory grows), <c>=torchsharp</c> TorchSharp's own AdamW loop, <c>=blockwise</c> the blockwise AdamW; unset, the library's default
+    /// (the blockwise AdamW; docs/performance.md).
     /// </summary>
     public static OptimizerSpec BenchmarkOptimizer() => Environment.GetEnvironmentVariable("NICHETUNE_BENCH_OPTIMIZER") switch
     {
         "flat" => Optimizers.FlatAdamW(),
         "torchsharp" => Optimizers.TorchSharpAdamW(),
+        "blockwise" => Optimizers.BlockwiseAdamW(),
         null or "" or "default" => Optimizers.AdamW(),
-        string other => throw new ArgumentException($"NICHETUNE_BENCH_OPTIMIZER='{other}' is not an optimizer the benchmarks know; use flat, torchsharp or default."),
+        string other => throw new ArgumentException($"NICHETUNE_BENCH_OPTIMIZER='{other}' is not an optimizer the benchmarks know; use flat, torchsharp, blockwise or default."),
     };
 
     /// <summary>The largest absolute difference between the model's parameters and <paramref name="snapshot"/>.</summary>

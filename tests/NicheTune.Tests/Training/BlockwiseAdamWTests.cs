@@ -152,23 +152,25 @@ public sealed class BlockwiseAdamWTests
     }
 
     [Fact]
-    public void OptimizersAdamW_BuildsTheBlockwiseOptimizer()
+    public void OptimizerSpecs_BuildTheirOptimizers()
     {
         using Gpt2LMHeadModel model = Model(seed: 12);
         Parameter[] parameters = [.. model.parameters()];
         var plan = new NicheTune.Scheduling.ParameterGroupPlan("all", [.. model.named_parameters().Select(p => p.name)]);
 
-        using OptimizerHelper optimizer = Optimizers.AdamW().Create([(plan, parameters)], 1e-3);
+        using OptimizerHelper blockwise = Optimizers.BlockwiseAdamW().Create([(plan, parameters)], 1e-3);
         using OptimizerHelper reference = Optimizers.TorchSharpAdamW().Create([(plan, parameters)], 1e-3);
+        using OptimizerHelper defaults = Optimizers.AdamW().Create([(plan, parameters)], 1e-3);
 
-        optimizer.Should().BeOfType<BlockwiseAdamW>();
+        blockwise.Should().BeOfType<BlockwiseAdamW>();
         reference.Should().BeOfType<TorchSharp.Modules.AdamW>();
+        defaults.Should().BeOfType<BlockwiseAdamW>("Optimizers.AdamW() is the blockwise optimizer");
     }
 
     [Fact]
-    public void Fit_DefaultOptimizer_MatchesTorchSharpsAdamWLoopExactly()
+    public void Fit_BlockwiseOptimizer_MatchesTorchSharpsAdamWLoopExactly()
     {
-        // The trainer's default AdamW against the same plan with TorchSharp's own loop: identical weights after six steps.
+        // A whole Fit with the blockwise AdamW against the same plan with TorchSharp's own loop: identical weights after six steps.
         float[] Train(OptimizerSpec? optimizer)
         {
             using Gpt2LMHeadModel model = Model(seed: 11);
@@ -188,7 +190,7 @@ public sealed class BlockwiseAdamWTests
             return [.. model.parameters().SelectMany(p => p.detach().reshape(-1).data<float>().ToArray())];
         }
 
-        float[] defaults = Train(null);
+        float[] defaults = Train(Optimizers.BlockwiseAdamW(weightDecay: 0.05));
         float[] torchSharp = Train(Optimizers.TorchSharpAdamW(weightDecay: 0.05));
         float[] start;
         using (Gpt2LMHeadModel untouched = Model(seed: 11))
