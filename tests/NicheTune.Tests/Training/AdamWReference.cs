@@ -69,4 +69,13 @@ internal static class AdamWReference
             difference.item<float>().Should().Be(0f, $"parameter '{name}' must be bit-identical to TorchSharp's AdamW");
         }
     }
+
+    // The rate schedule both optimizers must follow per group: linear decay from each group's initial rate over 20 steps.
+    internal static void DecayLearningRates(OptimizerHelper optimizer, int step)
+    {
+        foreach (var group in optimizer.ParamGroups)
+        {
+            group.LearningRate = group.InitialLearningRate * (1.0 - step / 20.0);
+        }
+    }
 }

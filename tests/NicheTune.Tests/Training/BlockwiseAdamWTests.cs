@@ -43,16 +43,8 @@ public sealed class BlockwiseAdamWTests
         using var referenceOptimizer = torch.optim.AdamW(Groups(reference), 1e-3);
         using var blockwiseOptimizer = new BlockwiseAdamW(Groups(blockwise), 1e-3, 0.9, 0.999, 1e-8, 0.0, SmallBlocks);
 
-        static void Schedule(OptimizerHelper optimizer, int step)
-        {
-            foreach (var group in optimizer.ParamGroups)
-            {
-                group.LearningRate = group.InitialLearningRate * (1.0 - step / 20.0);
-            }
-        }
-
-        TrainSteps(reference, referenceOptimizer, 0, 10, step => Schedule(referenceOptimizer, step));
-        TrainSteps(blockwise, blockwiseOptimizer, 0, 10, step => Schedule(blockwiseOptimizer, step));
+        TrainSteps(reference, referenceOptimizer, 0, 10, step => DecayLearningRates(referenceOptimizer, step));
+        TrainSteps(blockwise, blockwiseOptimizer, 0, 10, step => DecayLearningRates(blockwiseOptimizer, step));
 
         ShouldBeIdentical(reference, blockwise);
     }

@@ -36,16 +36,8 @@ public sealed class FlatAdamWTests
         using var referenceOptimizer = torch.optim.AdamW(Groups(reference), 1e-3);
         using var flatOptimizer = new FlatAdamW(Groups(flat), 1e-3, 0.9, 0.999, 1e-8, 0.0);
 
-        void Schedule(OptimizerHelper optimizer, int step)
-        {
-            foreach (var group in optimizer.ParamGroups)
-            {
-                group.LearningRate = group.InitialLearningRate * (1.0 - step / 20.0);
-            }
-        }
-
-        TrainSteps(reference, referenceOptimizer, 0, 10, step => Schedule(referenceOptimizer, step));
-        TrainSteps(flat, flatOptimizer, 0, 10, step => Schedule(flatOptimizer, step));
+        TrainSteps(reference, referenceOptimizer, 0, 10, step => DecayLearningRates(referenceOptimizer, step));
+        TrainSteps(flat, flatOptimizer, 0, 10, step => DecayLearningRates(flatOptimizer, step));
 
         ShouldBeIdentical(reference, flat);
     }
