@@ -103,8 +103,7 @@ internal sealed class FlatAdamW : AdamW
         long step = flat.AdvanceStep();
         double biasCorrection1 = 1 - Math.Pow(beta1, step);
         double biasCorrection2 = 1 - Math.Pow(beta2, step);
-        double stepSize = lr / biasCorrection1;
-        double sqrtCorrection2 = Math.Sqrt(biasCorrection2);
+        using var coefficients = new Blockwise.AdamW.Coefficients(step, 1 - lr * weightDecay, beta1, beta2, eps, Math.Sqrt(biasCorrection2), -(lr / biasCorrection1));
         long total = flat.Weights.shape[0];
         long block = Math.Min(BlockElements, total);
         Tensor scratch = flat.Scratch;
@@ -112,17 +111,8 @@ internal sealed class FlatAdamW : AdamW
         {
             long length = Math.Min(block, total - start);
             using var scope = torch.NewDisposeScope();
-            Tensor p = flat.Weights.narrow(0, start, length);
-            Tensor g = flat.Gradients.narrow(0, start, length);
-            Tensor m = flat.ExpAvg.narrow(0, start, length);
-            Tensor v = flat.ExpAvgSq.narrow(0, start, length);
-            Tensor denom = scratch.narrow(0, 0, length);
-            // TorchSharp's AdamW, in its order: decay, first moment, second moment, (√v / √bc2) + ε, addcdiv.
-            p.mul_(1 - lr * weightDecay);
-            m.mul_(beta1).add_(g, alpha: 1 - beta1);
-            v.mul_(beta2).addcmul_(g, g, value: 1 - beta2);
-            denom.copy_(v).sqrt_().div_(sqrtCorrection2).add_(eps);
-            p.addcdiv_(m, denom, value: -stepSize);
+            // The blockwise AdamW's arithmetic: TorchSharp's, in its order.
+            Blockwise.AdamW.Apply(flat.Weights.narrow(0, start, length), flat.Gradients.narrow(0, start, length), flat.ExpAvg.narrow(0, start, length), flat.ExpAvgSq.narrow(0, start, length), scratch.narrow(0, 0, length), coefficients);
         }
     }
 

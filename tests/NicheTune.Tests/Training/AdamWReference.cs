@@ -78,4 +78,15 @@ internal static class AdamWReference
             group.LearningRate = group.InitialLearningRate * (1.0 - step / 20.0);
         }
     }
+
+    // Copies every parameter of one model into another of the same shape (a resumed run starts from the saved weights).
+    internal static void CopyParameters(Gpt2LMHeadModel from, Gpt2LMHeadModel to)
+    {
+        using var noGrad = torch.no_grad();
+        var source = from.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+        foreach ((string name, Parameter p) in to.named_parameters())
+        {
+            p.copy_(source[name]);
+        }
+    }
 }

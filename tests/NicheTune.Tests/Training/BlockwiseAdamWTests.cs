@@ -95,14 +95,7 @@ public sealed class BlockwiseAdamWTests
         }
 
         using Gpt2LMHeadModel resumed = Model(seed: 1);
-        using (torch.no_grad())
-        {
-            var source = first.named_parameters().ToDictionary(p => p.name, p => p.parameter);
-            foreach ((string name, Parameter p) in resumed.named_parameters())
-            {
-                p.copy_(source[name]);
-            }
-        }
+        CopyParameters(first, resumed);
 
         using OptimizerHelper resumedOptimizer = Create(resumed, !firstHalfTorchSharp);
         resumedOptimizer.load_state_dict(path);

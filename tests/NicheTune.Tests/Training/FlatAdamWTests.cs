@@ -100,14 +100,7 @@ public sealed class FlatAdamWTests
         }
 
         using Gpt2LMHeadModel resumed = Model(seed: 1);
-        using (torch.no_grad())
-        {
-            var source = first.named_parameters().ToDictionary(p => p.name, p => p.parameter);
-            foreach ((string name, Parameter p) in resumed.named_parameters())
-            {
-                p.copy_(source[name]);
-            }
-        }
+        CopyParameters(first, resumed);
 
         using var resumedOptimizer = new FlatAdamW(Groups(resumed), 1e-3, 0.9, 0.999, 1e-8, 0.0);
         resumedOptimizer.load_state_dict(path);

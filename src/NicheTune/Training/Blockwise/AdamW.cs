@@ -154,7 +154,7 @@ internal sealed class AdamW : TorchSharp.Modules.AdamW
 
     // TorchSharp's AdamW, in its order: decay, first moment, second moment, (√v / √bc2) + ε, addcdiv. Multiplying by
     // exactly 1 (no weight decay) leaves every value unchanged, so that pass is skipped.
-    private static void Apply(Tensor p, Tensor g, Tensor m, Tensor v, Tensor denom, Coefficients u)
+    internal static void Apply(Tensor p, Tensor g, Tensor m, Tensor v, Tensor denom, Coefficients u)
     {
         if (u.DecayFactor != 1.0)
         {
@@ -192,7 +192,7 @@ internal sealed class AdamW : TorchSharp.Modules.AdamW
 
     // A group's coefficients for one step count, as native scalars made once and disposed when the group is done: the
     // implicit double → Scalar conversions would make eight per block and leave them all to the finalizer.
-    private sealed class Coefficients : IDisposable
+    internal sealed class Coefficients : IDisposable
     {
         public Coefficients(long step, double decay, double beta1, double beta2, double epsilon, double sqrtCorrection2, double stepSize)
         {
