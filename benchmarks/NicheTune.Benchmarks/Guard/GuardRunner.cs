@@ -34,7 +34,7 @@ internal static class GuardRunner
         CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
         int rounds = 4;
         int maxRounds = 8;
-        // The freezing and speed guards have their own defaults (2 × 4 and 2 × 50); with --only freeze or --only speed, --rounds and
+        // The freezing and speed guards have their own defaults (3 × 5 and 2 × 50); with --only freeze or --only speed, --rounds and
         // --steps given on the command line override them.
         bool roundsGiven = false, stepsGiven = false;
         int steps = 5;
@@ -94,7 +94,7 @@ internal static class GuardRunner
         // around, which would inflate the baseline and hide growth.
         double? growth = only is "all" or "rss" ? RssGuard.Run(rssSteps, verbose, output) : null;
         double? ratio = only is "all" or "overhead" ? OverheadGuard.Run(rounds, maxRounds, steps, verbose, output) : null;
-        (double FrozenBottom, double HeadOnly, double WideFrozenBottom)? freeze = only is "all" or "freeze" ? FreezeGuard.Run(rounds: roundsGiven && only == "freeze" ? rounds : 2, steps: stepsGiven && only == "freeze" ? steps : 4, output) : null;
+        (double FrozenBottom, double HeadOnly, double WideFrozenBottom)? freeze = only is "all" or "freeze" ? FreezeGuard.Run(rounds: roundsGiven && only == "freeze" ? rounds : 3, steps: stepsGiven && only == "freeze" ? steps : 5, output) : null;
         (double Speedup, double PeakRatio, double LossDifference, double? Bf16Speedup)? speed = only is "all" or "speed" ? SpeedGuard.Run(rounds: roundsGiven && only == "speed" ? rounds : 2, steps: stepsGiven && only == "speed" ? steps : 50, output, bf16: bf16Supported) : null;
         (double Fp32Loss, double Bf16Loss)? bf16Quality = (only is "all" or "bf16-quality") && bf16Supported ? Bf16QualityGuard.Run(steps: 300, output) : null;
 

@@ -61,8 +61,14 @@ internal static class StepAnatomy
             }
 
             Measure(workload, $"full fused {ChunkSizes[^1] >> 20}M blockwise", _ => true, steps, output, ChunkSizes[^1], AnatomyOptimizer.Blockwise);
-            Measure(workload, $"frozen emb+{half}", name => !name.StartsWith("transformer.w", StringComparison.Ordinal) && !Enumerable.Range(0, half).Any(i => name.StartsWith($"transformer.h.{i}.", StringComparison.Ordinal)), steps, output);
-            Measure(workload, "lm_head only", name => name.StartsWith("lm_head", StringComparison.Ordinal), steps, output);
+            Func<string, bool> frozenBottom = name => !name.StartsWith("transformer.w", StringComparison.Ordinal) && !Enumerable.Range(0, half).Any(i => name.StartsWith($"transformer.h.{i}.", StringComparison.Ordinal));
+            Func<string, bool> headOnly = name => name.StartsWith("lm_head", StringComparison.Ordinal);
+            Measure(workload, $"frozen emb+{half}", frozenBottom, steps, output);
+            Measure(workload, "lm_head only", headOnly, steps, output);
+            // The library's own step (fused output layer, blockwise AdamW) with the same freezing: what the Trainer's
+            // freezing ratios should come to without the Trainer.
+            Measure(workload, $"frozen emb+{half} fused blockwise", frozenBottom, steps, output, FusedDefault, AnatomyOptimizer.Blockwise);
+            Measure(workload, "lm_head only fused blockwise", headOnly, steps, output, FusedDefault, AnatomyOptimizer.Blockwise);
         }
     }
 
