@@ -643,7 +643,7 @@ public sealed class NicheModel : IDisposable, IAsyncDisposable
                 _ => throw new InvalidOperationException($"{_model.GetType().Name} has no hidden states to embed."),
             };
             Tensor weights = mask.to_type(hidden.dtype).unsqueeze(-1);
-            pooled = (hidden * weights).sum(1) / weights.sum(1).clamp_min(1.0);
+            pooled = (hidden * weights).sum(1) / weights.sum(1).clamp_min(Scalars.One);
         }
 
         float[][] rows = Rows(pooled.to_type(ScalarType.Float32));

@@ -46,7 +46,7 @@ internal sealed class TopKAccuracyMetric(int k) : IMetric
     public void Update(in MetricBatch batch)
     {
         (Tensor outputs, Tensor targets) = MetricInputs.Require(batch, Name);
-        Tensor valid = targets.ne(batch.IgnoreIndex);
+        Tensor valid = Scalars.NotEqual(targets, batch.IgnoreIndex);
 
         // torch.topk decides which of several equal scores make the cut, as torchmetrics does; k ≥ C is always a hit.
         int kept = (int)Math.Min(k, outputs.shape[1]);
@@ -150,11 +150,14 @@ internal sealed class CalibrationErrorMetric(int bins) : IReportingMetric<Calibr
         // Outputs are logits (the objectives' contract), so softmax always applies; torchmetrics skips it when every
         // score already lies in [0, 1].
         Tensor confidence = nn.functional.softmax(outputs.to(ScalarType.Float32), -1).max(-1).values;
-        Tensor valid = targets.ne(batch.IgnoreIndex);
+        using Scalar ignored = batch.IgnoreIndex.ToScalar();
+        using Scalar width = slots.ToScalar();
+        using Scalar twice = (2L * slots).ToScalar();
+        Tensor valid = targets.ne(ignored);
         Tensor weight = valid.to(ScalarType.Float64);
         Tensor correct = outputs.argmax(-1).eq(targets).to(ScalarType.Float64) * weight;
-        Tensor slot = torch.bucketize(confidence, _boundaries!, false, true) - 1;
-        Tensor index = torch.cat([slot, slot + slots, slot + (2L * slots)]);
+        Tensor slot = torch.bucketize(confidence, _boundaries!, false, true).add(Scalars.MinusOne, Scalars.One);
+        Tensor index = torch.cat([slot, slot.add(width, Scalars.One), slot.add(twice, Scalars.One)]);
         Tensor amounts = torch.cat([weight, confidence.to(ScalarType.Float64) * weight, correct]);
         _state!.scatter_add_(0, index, amounts);
         _seen = true;

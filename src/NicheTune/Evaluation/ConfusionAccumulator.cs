@@ -44,21 +44,24 @@ internal sealed class ConfusionAccumulator : IDisposable
         Tensor counts = Prepare(classes, outputs.device);
         using var scope = torch.NewDisposeScope();
         Tensor predicted = outputs.argmax(-1);
-        Tensor valid = targets.ne(ignoreIndex);
+        using Scalar ignored = ignoreIndex.ToScalar();
+        using Scalar width = classes.ToScalar();
+        using Scalar twice = (2L * classes).ToScalar();
+        Tensor valid = targets.ne(ignored);
 
         // Ignored rows get class 0 and weight 0 instead of being filtered out: a boolean-mask select has a
         // data-dependent shape and would force a device synchronisation on every batch. Targets outside [0, C)
         // cannot reach here: the objective's cross-entropy over the same targets fails first.
-        Tensor truth = targets.masked_fill(valid.logical_not(), 0);
+        Tensor truth = targets.masked_fill(valid.logical_not(), Scalars.Zero);
         Tensor weight = valid.to(ScalarType.Int64);
         if (_fullMatrix)
         {
-            counts.scatter_add_(0, truth * classes + predicted, weight);
+            counts.scatter_add_(0, truth.mul(width).add(predicted, Scalars.One), weight);
         }
         else
         {
             Tensor hit = weight * predicted.eq(truth).to(ScalarType.Int64);
-            Tensor index = torch.cat([truth, predicted + classes, truth + (2L * classes)]);
+            Tensor index = torch.cat([truth, predicted.add(width, Scalars.One), truth.add(twice, Scalars.One)]);
             counts.scatter_add_(0, index, torch.cat([hit, weight, weight]));
         }
     }

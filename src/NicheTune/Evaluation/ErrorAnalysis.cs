@@ -178,7 +178,7 @@ internal sealed class ErrorAnalysisRun : IDisposable
         CheckClasses(checked((int)outputs.shape[1]));
 
         Tensor rowLoss = nn.functional.cross_entropy(outputs.to(ScalarType.Float32), targets, ignore_index: batch.IgnoreIndex, reduction: nn.Reduction.None);
-        Tensor valid = targets.ne(batch.IgnoreIndex);
+        Tensor valid = Scalars.NotEqual(targets, batch.IgnoreIndex);
         Tensor predicted = outputs.argmax(-1);
         Tensor correct = predicted.eq(targets).logical_and(valid);
         _lossSums.Add(rowLoss.to(ScalarType.Float64).view(exampleCount, rowsPerExample).sum(1).DetachFromDisposeScope());
@@ -320,7 +320,7 @@ internal sealed class ErrorAnalysisRun : IDisposable
         long valid = hostTargets.LongCount(t => t != ignoreIndex);
         if (valid > 0)
         {
-            var whole = new MetricBatch(rowLoss.sum() / valid, valid, outputs, targets, ignoreIndex);
+            var whole = new MetricBatch(Scalars.DividedBy(rowLoss.sum(), valid), valid, outputs, targets, ignoreIndex);
             foreach (IMetric metric in _overall)
             {
                 metric.Update(whole);
@@ -357,7 +357,7 @@ internal sealed class ErrorAnalysisRun : IDisposable
 
             Tensor index = torch.tensor(rows.ToArray(), device: outputs.device);
             var part = new MetricBatch(
-                rowLoss.index_select(0, index).sum() / sliceValid,
+                Scalars.DividedBy(rowLoss.index_select(0, index).sum(), sliceValid),
                 sliceValid,
                 outputs.index_select(0, index),
                 targets.index_select(0, index),

@@ -125,7 +125,7 @@ internal sealed class ScalarAccumulator : IDisposable
 
     public void Add(Tensor amount)
     {
-        Value.add_(amount.to(ScalarType.Float64).reshape(1));
+        Value.add_(amount.to(ScalarType.Float64).reshape(1), Scalars.One);
     }
 
     public double Read() => _value is null ? 0.0 : _value.item<double>();
@@ -155,7 +155,7 @@ internal sealed class LossMetric : IMetric
             return;
         }
 
-        _sum.Add(batch.Loss.detach() * batch.Count);
+        _sum.Add(Scalars.Times(batch.Loss.detach(), batch.Count));
         _count += batch.Count;
     }
 
@@ -190,7 +190,7 @@ internal sealed class PerplexityMetric : IMetric
         }
         else
         {
-            _sum.Add(batch.Loss.detach() * batch.Count);
+            _sum.Add(Scalars.Times(batch.Loss.detach(), batch.Count));
         }
 
         _count += batch.Count;
@@ -221,7 +221,7 @@ internal sealed class AccuracyMetric : IMetric
             throw new InvalidOperationException("Accuracy needs the objective's outputs and targets; this objective reports only a loss. Use Metrics.Loss() or an objective with outputs.");
         }
 
-        Tensor valid = targets.ne(batch.IgnoreIndex);
+        Tensor valid = Scalars.NotEqual(targets, batch.IgnoreIndex);
         Tensor correct = outputs.argmax(-1).eq(targets).logical_and(valid);
         _correct.Add(correct.sum());
         _total.Add(valid.sum());

@@ -90,10 +90,11 @@ internal sealed class L2SPRegularizer(double alpha, string[] exceptPatterns) : I
         // Σ‖w − w₀‖² as one reduction on the device: no host round trip per parameter.
         for (int i = 0; i < _parameters.Length; i++)
         {
-            _parts[i] = (_parameters[i] - _anchors[i]).square().sum();
+            _parts[i] = (_parameters[i] - _anchors[i]).pow(Scalars.Two).sum();
         }
 
-        Tensor penalty = torch.stack(_parts).sum().mul(alpha / 2);
+        using Scalar half = (alpha / 2).ToScalar();
+        Tensor penalty = torch.stack(_parts).sum().mul(half);
         Array.Clear(_parts);
         return penalty;
     }

@@ -116,7 +116,8 @@ internal sealed class FlatAdamW : AdamW
         }
     }
 
-    // TorchSharp's per-parameter loop (without amsgrad and maximize, which the flat optimizer is never built with).
+    // TorchSharp's per-parameter loop (without amsgrad and maximize, which the flat optimizer is never built with), in
+    // the blockwise AdamW's arithmetic with the whole parameter as one block.
     private void ParameterStep(ParamGroup group, double lr, double beta1, double beta2, double eps, double weightDecay)
     {
         foreach (Parameter param in group.Parameters)
@@ -129,13 +130,11 @@ internal sealed class FlatAdamW : AdamW
             }
 
             state.step += 1;
-            param.mul_(1 - lr * weightDecay);
             double biasCorrection1 = 1 - Math.Pow(beta1, state.step);
             double biasCorrection2 = 1 - Math.Pow(beta2, state.step);
-            state.exp_avg.mul_(beta1).add_(grad, alpha: 1 - beta1);
-            state.exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value: 1 - beta2);
-            Tensor denom = (state.exp_avg_sq.sqrt() / Math.Sqrt(biasCorrection2)).add_(eps);
-            param.addcdiv_(state.exp_avg, denom, value: -(lr / biasCorrection1));
+            using var update = new Blockwise.AdamW.Coefficients(state.step, 1 - lr * weightDecay, beta1, beta2, eps, Math.Sqrt(biasCorrection2), -(lr / biasCorrection1));
+            using Tensor denom = torch.empty_like(state.exp_avg_sq);
+            Blockwise.AdamW.Apply(param, grad, state.exp_avg, state.exp_avg_sq, denom, update);
         }
 
         if (_flat.TryGetValue(group, out FlatGroup? flat))

@@ -92,20 +92,20 @@ internal static class FusedLinearCrossEntropy
         Tensor surrogate = torch.zeros([], dtype: hidden.dtype, device: hidden.device);
         if (gradHidden is not null)
         {
-            surrogate = surrogate + hidden.reshape(-1).dot(gradHidden.reshape(-1));
+            surrogate = surrogate.add(hidden.reshape(-1).dot(gradHidden.reshape(-1)), Scalars.One);
         }
 
         if (gradWeight is not null)
         {
-            surrogate = surrogate + weight.reshape(-1).dot(gradWeight.reshape(-1));
+            surrogate = surrogate.add(weight.reshape(-1).dot(gradWeight.reshape(-1)), Scalars.One);
         }
 
         if (gradBias is not null)
         {
-            surrogate = surrogate + bias!.dot(gradBias);
+            surrogate = surrogate.add(bias!.dot(gradBias), Scalars.One);
         }
 
-        return value + (surrogate - surrogate.detach());
+        return value.add(surrogate - surrogate.detach(), Scalars.One);
     }
 
     private static (Tensor Value, Tensor? GradHidden, Tensor? GradWeight, Tensor? GradBias) Run(
@@ -130,6 +130,10 @@ internal static class FusedLinearCrossEntropy
             {
                 using Tensor weightT = weight.t();
                 double scale = 1.0 / count;
+                // The chunk loop's numbers as scalars that live until the loop ends (see Scalars).
+                using Scalar scaleScalar = scale.ToScalar();
+                using Scalar hit = (-(1 - epsilon)).ToScalar();
+                using Scalar? uniform = epsilon > 0 ? (epsilon / vocabulary).ToScalar() : null;
                 for (long start = 0; start < count; start += chunk)
                 {
                     long length = Math.Min(chunk, count - start);
@@ -159,14 +163,14 @@ internal static class FusedLinearCrossEntropy
                     Tensor gradient = z.div_(sumExp);
                     if (epsilon > 0)
                     {
-                        gradient.sub_(epsilon / vocabulary);
+                        gradient.sub_(uniform!);
                     }
 
-                    gradient.scatter_add_(1, yc, torch.full(length, 1, -(1 - epsilon), dtype: z.dtype, device: z.device));
+                    gradient.scatter_add_(1, yc, torch.full(length, 1, hit, dtype: z.dtype, device: z.device));
                     gradHidden?.narrow(0, start, length).addmm_(gradient, weight, beta: 0, alpha: (float)scale);
                     gradWeight?.addmm_(gradient.t(), hc, beta: start == 0 ? 0 : 1, alpha: (float)scale);
                     // sum(0) would bind to sum(ScalarType) — the literal 0 converts to ScalarType.Byte; name the dimension.
-                    gradBias?.add_(gradient.sum(dim: 0), alpha: scale);
+                    gradBias?.add_(gradient.sum(dim: 0), alpha: scaleScalar);
                 }
             }
             finally
@@ -175,7 +179,8 @@ internal static class FusedLinearCrossEntropy
             }
         }
 
-        return (total.div_(count).to(hidden.dtype).squeeze(0), ScatterKept(gradHidden, index, hidden), gradWeight, gradBias);
+        using Scalar kept = count.ToScalar();
+        return (total.div_(kept).to(hidden.dtype).squeeze(0), ScatterKept(gradHidden, index, hidden), gradWeight, gradBias);
     }
 
     // The same computation with the products in a lower precision. Per chunk: logits = bf16(h)·bf16(W)ᵀ (rounded to bf16),
@@ -208,6 +213,10 @@ internal static class FusedLinearCrossEntropy
                 using Tensor lowWeightT = lowWeight.t();
                 using Tensor partial = lowWeightGradient?.narrow(0, 0, vocabulary * width).view(vocabulary, width) ?? torch.empty(0);
                 double scale = 1.0 / count;
+                // The chunk loop's numbers as scalars that live until the loop ends (see Scalars).
+                using Scalar rows = count.ToScalar();
+                using Scalar hit = (-(1 - epsilon) * scale).ToScalar();
+                using Scalar? uniform = epsilon > 0 ? (epsilon / vocabulary * scale).ToScalar() : null;
                 for (long start = 0; start < count; start += chunk)
                 {
                     long length = Math.Min(chunk, count - start);
@@ -220,7 +229,7 @@ internal static class FusedLinearCrossEntropy
                     z.copy_(zLow);
                     if (bias is not null)
                     {
-                        z.add_(bias);
+                        z.add_(bias, Scalars.One);
                     }
 
                     Tensor sumExp = AddLossAndExponentiate(z, yc, epsilon, total);
@@ -230,14 +239,14 @@ internal static class FusedLinearCrossEntropy
                     }
 
                     // (softmax − smoothed one-hot) / N, with the 1/N folded into the normaliser: one pass fewer.
-                    Tensor gradient = z.div_(sumExp.mul_(count));
+                    Tensor gradient = z.div_(sumExp.mul_(rows));
                     if (epsilon > 0)
                     {
-                        gradient.sub_(epsilon / vocabulary * scale);
+                        gradient.sub_(uniform!);
                     }
 
-                    gradient.scatter_add_(1, yc, torch.full(length, 1, -(1 - epsilon) * scale, dtype: z.dtype, device: z.device));
-                    gradBias?.add_(gradient.sum(dim: 0));
+                    gradient.scatter_add_(1, yc, torch.full(length, 1, hit, dtype: z.dtype, device: z.device));
+                    gradBias?.add_(gradient.sum(dim: 0), Scalars.One);
                     Tensor gradientLow = zLow.copy_(gradient);
                     if (gradHidden is not null)
                     {
@@ -247,7 +256,7 @@ internal static class FusedLinearCrossEntropy
                     if (gradWeight is not null)
                     {
                         partial.addmm_(gradientLow.t(), hc, beta: 0, alpha: 1);
-                        gradWeight.add_(partial);
+                        gradWeight.add_(partial, Scalars.One);
                     }
                 }
             }
@@ -263,7 +272,8 @@ internal static class FusedLinearCrossEntropy
             }
         }
 
-        return (total.div_(count).to(hidden.dtype).squeeze(0), ScatterKept(gradHidden, index, hidden), gradWeight, gradBias);
+        using Scalar kept = count.ToScalar();
+        return (total.div_(kept).to(hidden.dtype).squeeze(0), ScatterKept(gradHidden, index, hidden), gradWeight, gradBias);
     }
 
     // A [length, vocabulary] view of the buffer whose rows are stride elements apart.
@@ -274,7 +284,8 @@ internal static class FusedLinearCrossEntropy
     // states and targets of just those rows (the inputs themselves when none is ignored).
     private static (long Count, Tensor Hidden, Tensor Targets, Tensor? Index) KeptRows(Tensor hidden, Tensor targets, long ignoreIndex)
     {
-        using Tensor keep = targets.ne(ignoreIndex);
+        using Scalar ignored = ignoreIndex.ToScalar();
+        using Tensor keep = targets.ne(ignored);
         long count = keep.sum().item<long>();
         if (count == hidden.shape[0])
         {
@@ -293,14 +304,16 @@ internal static class FusedLinearCrossEntropy
         Tensor? meanLogit = epsilon > 0 ? z.mean([1]) : null;
         Tensor max = z.amax([1], keepdim: true);
         Tensor sumExp = z.sub_(max).exp_().sum([1], keepdim: true);
-        Tensor logSumExp = sumExp.log().add_(max).squeeze(1);
+        Tensor logSumExp = sumExp.log().add_(max, Scalars.One).squeeze(1);
         Tensor rowLoss = logSumExp - target;
         if (meanLogit is not null)
         {
-            rowLoss = rowLoss.mul_(1 - epsilon).add_(logSumExp - meanLogit, alpha: epsilon);
+            using Scalar keep = (1 - epsilon).ToScalar();
+            using Scalar smoothing = epsilon.ToScalar();
+            rowLoss = rowLoss.mul_(keep).add_(logSumExp - meanLogit, alpha: smoothing);
         }
 
-        total.add_(rowLoss.sum(ScalarType.Float64));
+        total.add_(rowLoss.sum(ScalarType.Float64), Scalars.One);
         return sumExp;
     }
 

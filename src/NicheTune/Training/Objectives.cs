@@ -169,7 +169,7 @@ internal sealed class CausalLanguageModelingObjective(double labelSmoothing, boo
     {
         long rows = labels.shape[0];
         using Tensor tail = labels[TensorIndex.Colon, TensorIndex.Slice(1)];
-        using Tensor pad = torch.full(rows, 1, TokenBatch.IgnoreIndex, dtype: labels.dtype, device: labels.device);
+        using Tensor pad = torch.full(rows, 1, Scalars.IgnoreIndex, dtype: labels.dtype, device: labels.device);
         return torch.cat([tail, pad], 1);
     }
 }

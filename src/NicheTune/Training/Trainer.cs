@@ -562,7 +562,7 @@ internal sealed class Trainer<TBatch, TExample>
             {
                 if (_s.Regularizers[i].Penalty(_regularization!) is { } penalty)
                 {
-                    total = total + penalty;
+                    total = total.add(penalty, Scalars.One);
                 }
             }
 
@@ -572,12 +572,13 @@ internal sealed class Trainer<TBatch, TExample>
             }
             else
             {
-                total.div(accumulate).backward();
+                using Scalar parts = accumulate.ToScalar();
+                total.div(parts).backward();
             }
 
             Tensor value = loss.detach();
-            _lossSum!.add_(value);
-            _epochLossSum!.add_(value);
+            _lossSum!.add_(value, Scalars.One);
+            _epochLossSum!.add_(value, Scalars.One);
             _tokens += batch.TokenCount;
             _examples += batch.ExampleCount;
             TrainingInstruments.Tokens.Add(batch.TokenCount);
@@ -672,7 +673,7 @@ internal sealed class Trainer<TBatch, TExample>
             Tensor? grad = _trainable[i].grad;
             if (grad is not null)
             {
-                _normParts[count++] = torch.linalg.vector_norm(grad);
+                _normParts[count++] = grad.norm();
             }
         }
 
@@ -682,7 +683,7 @@ internal sealed class Trainer<TBatch, TExample>
         }
 
         Tensor parts = count == _normParts.Length ? torch.stack(_normParts) : torch.stack(_normParts[..count]);
-        double norm = torch.linalg.vector_norm(parts).item<float>();
+        double norm = parts.norm().item<float>();
         Array.Clear(_normParts, 0, count);
         return norm;
     }

@@ -67,7 +67,7 @@ internal sealed class BertEmbeddings : nn.Module<Tensor, Tensor?, Tensor>
         var length = inputIds.size(1);
         // Without token types every position has type 0: adding row 0 broadcasts, with no [B, T] zeros tensor.
         var tokenTypes = tokenTypeIds is null ? _tokenTypeEmbeddings.FirstRows(1) : _tokenTypeEmbeddings.call(tokenTypeIds);
-        var summed = _wordEmbeddings.call(inputIds) + tokenTypes + _positionEmbeddings.FirstRows(length);
+        var summed = _wordEmbeddings.call(inputIds).add(tokenTypes, Scalars.One).add(_positionEmbeddings.FirstRows(length), Scalars.One);
         return _dropout.call(_layerNorm.call(summed)).MoveToOuterDisposeScope();
     }
 }
@@ -144,7 +144,7 @@ internal sealed class BertResidualOutput : nn.Module<Tensor, Tensor, Tensor>
     public override Tensor forward(Tensor hidden, Tensor residual)
     {
         using var scope = torch.NewDisposeScope();
-        return _layerNorm.call(_dropout.call(_dense.call(hidden)) + residual).MoveToOuterDisposeScope();
+        return _layerNorm.call(_dropout.call(_dense.call(hidden)).add(residual, Scalars.One)).MoveToOuterDisposeScope();
     }
 }
 
@@ -345,7 +345,7 @@ internal sealed class BertLMPredictionHead : nn.Module<Tensor, Tensor>
         var transformed = call(hidden);
         var logits = _decoder is null
             ? nn.functional.linear(transformed, tiedWeight, _bias)
-            : _decoder.call(transformed) + _bias;
+            : _decoder.call(transformed).add(_bias, Scalars.One);
         return logits.MoveToOuterDisposeScope();
     }
 }

@@ -121,7 +121,7 @@ public sealed class MeanPoolClassifier : nn.Module<Tensor, Tensor, Tensor>
         // all-padding window then yields finite states that the pooling ignores (a mask hiding a whole row would not).
         Tensor hidden = _hidden.HiddenStates(ids.reshape(rows * windows, width)).reshape(rows, windows * width, -1);
         Tensor weights = mask.to_type(hidden.dtype).unsqueeze(-1);
-        Tensor pooled = (hidden * weights).sum(1) / weights.sum(1).clamp_min(1.0);
+        Tensor pooled = (hidden * weights).sum(1) / weights.sum(1).clamp_min(Scalars.One);
         return pooled.MoveToOuterDisposeScope();
     }
 

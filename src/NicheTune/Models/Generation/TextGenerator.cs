@@ -189,7 +189,8 @@ public static class TextGenerator
 
         if (options.Temperature != 1.0)
         {
-            scores = scores / options.Temperature;
+            using Scalar temperature = options.Temperature.ToScalar();
+            scores = scores.div(temperature);
         }
 
         if (options.TopK is { } k)
@@ -266,7 +267,8 @@ internal static class LogitsFilters
     /// <summary>HF's <c>RepetitionPenaltyLogitsProcessor</c>: for seen tokens, positive scores / penalty, negative × penalty.</summary>
     public static Tensor RepetitionPenalty(Tensor scores, Tensor seen, double penalty)
     {
-        var penalized = torch.where(scores.lt(0), scores * penalty, scores / penalty);
+        using Scalar factor = penalty.ToScalar();
+        var penalized = torch.where(scores.lt(Scalars.Zero), scores.mul(factor), scores.div(factor));
         return torch.where(seen, penalized, scores);
     }
 
@@ -275,7 +277,7 @@ internal static class LogitsFilters
     {
         var keep = (int)Math.Min(k, scores.size(-1));
         var kth = scores.topk(keep, -1).values.narrow(-1, keep - 1, 1);
-        return scores.masked_fill(scores.lt(kth), double.NegativeInfinity);
+        return scores.masked_fill(scores.lt(kth), Scalars.NegativeInfinity);
     }
 
     /// <summary>
@@ -286,10 +288,11 @@ internal static class LogitsFilters
     {
         var (sorted, indices) = scores.sort(-1, descending: false);
         var cumulative = sorted.softmax(-1).cumsum(-1);
-        var removeSorted = cumulative.le(1 - p);
-        removeSorted.narrow(-1, removeSorted.size(-1) - 1, 1).fill_(false);
+        using Scalar rest = (1 - p).ToScalar();
+        var removeSorted = cumulative.le(rest);
+        removeSorted.narrow(-1, removeSorted.size(-1) - 1, 1).fill_(Scalars.False);
         var remove = removeSorted.scatter(-1, indices, removeSorted);
-        return scores.masked_fill(remove, double.NegativeInfinity);
+        return scores.masked_fill(remove, Scalars.NegativeInfinity);
     }
 
     /// <summary>Inverse-CDF sampling of one index from (unnormalised, non-negative) probabilities; never returns a zero-probability index.</summary>

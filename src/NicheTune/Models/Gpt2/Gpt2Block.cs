@@ -216,8 +216,8 @@ internal sealed partial class Gpt2Block : nn.Module<Tensor, Tensor?, Tensor>
         // A scope per block frees each block's temporaries as soon as the block is done; under
         // no_grad that bounds inference memory to one block's activations.
         using var scope = torch.NewDisposeScope();
-        var afterAttention = hidden + _attn.forward(_ln1.forward(hidden), mask);
-        var output = afterAttention + _mlp.forward(_ln2.forward(afterAttention));
+        var afterAttention = hidden.add(_attn.forward(_ln1.forward(hidden), mask), Scalars.One);
+        var output = afterAttention.add(_mlp.forward(_ln2.forward(afterAttention)), Scalars.One);
         return output.MoveToOuterDisposeScope();
     }
 }
@@ -269,7 +269,7 @@ internal sealed partial class Gpt2Transformer : nn.Module<Tensor, Tensor?, Tenso
     {
         var length = inputIds.size(1);
         // [B, T, d] + [T, d] broadcasts the position embeddings over the batch.
-        var hidden = _drop.forward(_wte.forward(inputIds) + _wpe.FirstRows(length));
+        var hidden = _drop.forward(_wte.forward(inputIds).add(_wpe.FirstRows(length), Scalars.One));
         // Indexing, not foreach: ModuleList's enumerator is boxed and would allocate per step.
         for (var i = 0; i < _h.Count; i++)
         {

@@ -37,8 +37,8 @@ internal sealed partial class Gpt2Block
     public Tensor ForwardCached(Tensor hidden, KeyValueCache cache, int layer)
     {
         using var scope = torch.NewDisposeScope();
-        var afterAttention = hidden + _attn.ForwardCached(_ln1.call(hidden), cache, layer);
-        var output = afterAttention + _mlp.call(_ln2.call(afterAttention));
+        var afterAttention = hidden.add(_attn.ForwardCached(_ln1.call(hidden), cache, layer), Scalars.One);
+        var output = afterAttention.add(_mlp.call(_ln2.call(afterAttention)), Scalars.One);
         return output.MoveToOuterDisposeScope();
     }
 }
@@ -53,7 +53,7 @@ internal sealed partial class Gpt2Transformer
     {
         var length = inputIds.size(1);
         var positions = _wpe.Weight.narrow(0, cache.Length, length);
-        var hidden = _drop.call(_wte.call(inputIds) + positions);
+        var hidden = _drop.call(_wte.call(inputIds).add(positions, Scalars.One));
         for (var i = 0; i < _h.Count; i++)
         {
             hidden = _h[i].ForwardCached(hidden, cache, i);

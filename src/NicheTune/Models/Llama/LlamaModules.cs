@@ -37,13 +37,13 @@ internal sealed class LlamaRmsNorm : nn.Module<Tensor, Tensor>
     [ComponentName(Name = "weight")]
     private Parameter _weight;
 
-    private readonly double _epsilon;
+    private readonly Scalar _epsilon;
 
     public LlamaRmsNorm(long width, double epsilon, Device? device) : base(nameof(LlamaRmsNorm))
     {
         _weight = new Parameter(torch.ones([width], device: device));
         _weight.DetachFromDisposeScope();
-        _epsilon = epsilon;
+        _epsilon = epsilon.ToScalar();
     }
 
     public Parameter Weight => _weight;
@@ -52,7 +52,7 @@ internal sealed class LlamaRmsNorm : nn.Module<Tensor, Tensor>
     {
         var dtype = input.dtype;
         var x = dtype == ScalarType.Float32 ? input : input.to_type(ScalarType.Float32);
-        var normalized = x * (x.square().mean([-1L], keepdim: true) + _epsilon).rsqrt();
+        var normalized = x * x.pow(Scalars.Two).mean([-1L], keepdim: true).add(_epsilon, Scalars.One).rsqrt();
         // HF casts back to the input dtype before the weight multiply; the order matters for half precision.
         return _weight * (dtype == ScalarType.Float32 ? normalized : normalized.to_type(dtype));
     }
@@ -67,9 +67,13 @@ internal static class LlamaRotary
     /// </summary>
     public static (Tensor Cos, Tensor Sin) Tables(long offset, long length, int headDimension, double theta, ScalarType dtype, Device device)
     {
-        var exponents = torch.arange(0, headDimension, 2, dtype: ScalarType.Int64, device: device).to_type(ScalarType.Float32) / headDimension;
-        var inverseFrequencies = torch.full_like(exponents, theta).pow(exponents).reciprocal();
-        var positions = torch.arange(offset, offset + length, dtype: ScalarType.Float32, device: device);
+        using Scalar dimension = headDimension.ToScalar();
+        using Scalar thetaScalar = theta.ToScalar();
+        using Scalar first = offset.ToScalar();
+        using Scalar end = (offset + length).ToScalar();
+        var exponents = torch.arange(Scalars.Zero, dimension, Scalars.Two, dtype: ScalarType.Int64, device: device).to_type(ScalarType.Float32).div(dimension);
+        var inverseFrequencies = torch.full_like(exponents, thetaScalar).pow(exponents).reciprocal();
+        var positions = torch.arange(first, end, Scalars.One, dtype: ScalarType.Float32, device: device);
         var frequencies = torch.outer(positions, inverseFrequencies);
         var angles = torch.cat([frequencies, frequencies], -1);
         return (angles.cos().to_type(dtype), angles.sin().to_type(dtype));
@@ -80,7 +84,7 @@ internal static class LlamaRotary
     {
         var half = x.size(-1) / 2;
         var rotated = torch.cat([x.narrow(-1, half, half).neg(), x.narrow(-1, 0, half)], -1);
-        return x * cos + rotated * sin;
+        return (x * cos).add(rotated * sin, Scalars.One);
     }
 }
 
@@ -228,8 +232,8 @@ internal sealed class LlamaDecoderLayer : nn.Module
         // A scope per layer frees its temporaries as soon as it is done; under no_grad that bounds
         // inference memory to one layer's activations.
         using var scope = torch.NewDisposeScope();
-        var afterAttention = hidden + _selfAttn.Forward(_inputLayerNorm.call(hidden), cos, sin, mask, causal, cache, layer);
-        var output = afterAttention + _mlp.call(_postAttentionLayerNorm.call(afterAttention));
+        var afterAttention = hidden.add(_selfAttn.Forward(_inputLayerNorm.call(hidden), cos, sin, mask, causal, cache, layer), Scalars.One);
+        var output = afterAttention.add(_mlp.call(_postAttentionLayerNorm.call(afterAttention)), Scalars.One);
         return output.MoveToOuterDisposeScope();
     }
 }

@@ -142,7 +142,7 @@ internal sealed class LoRALayer : IDisposable
 
         using var noGrad = torch.no_grad();
         using var scope = torch.NewDisposeScope();
-        BaseWeight.add_(DeltaWeight());
+        BaseWeight.add_(DeltaWeight(), Scalars.One);
         IsMerged = true;
     }
 

@@ -163,7 +163,7 @@ internal sealed class AdamW : TorchSharp.Modules.AdamW
 
         m.mul_(u.Beta1).add_(g, alpha: u.OneMinusBeta1);
         v.mul_(u.Beta2).addcmul_(g, g, value: u.OneMinusBeta2);
-        denom.copy_(v).sqrt_().div_(u.SqrtCorrection2).add_(u.Epsilon);
+        denom.copy_(v).sqrt_().div_(u.SqrtCorrection2).add_(u.Epsilon, Scalars.One);
         p.addcdiv_(m, denom, value: u.StepSize);
     }
 
