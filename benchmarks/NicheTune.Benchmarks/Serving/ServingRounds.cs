@@ -43,7 +43,9 @@ internal static class ServingRounds
         }
 
         TorchBackend.EnsureAvailable();
-        Console.WriteLine($"NicheTune serving rounds: {ServingWorkload.Describe()}; {Environment.ProcessorCount} processors; {rounds} rounds; load average {LoadAverage()}");
+        // As NicheModel.Load does, before the ceiling's bare forward passes, so both parts run under the same allocator.
+        bool retained = NicheTune.Training.NativeAllocator.RetainFreedMemory();
+        Console.WriteLine($"NicheTune serving rounds: {ServingWorkload.Describe()}; {Environment.ProcessorCount} processors; {rounds} rounds; freed memory retained: {(retained ? "yes (NICHETUNE_RETAIN_FREED_MEMORY=1)" : "no")}; load average {LoadAverage()}");
         using ServingWorkload workload = ServingWorkload.Create();
         string[] inputs = input == "both" ? ["queries", "sentences"] : [input];
         foreach (string name in inputs)

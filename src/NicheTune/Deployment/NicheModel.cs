@@ -113,6 +113,9 @@ public sealed class NicheModel : IDisposable, IAsyncDisposable
         options ??= new NicheModelOptions();
         Validate(options);
         TorchBackend.EnsureAvailable();
+        // Opt-in (NICHETUNE_RETAIN_FREED_MEMORY=1), as for training: a server runs the same batch shapes over and over, and
+        // on machines where page faults are dear re-faulting every batch's activations halves batched throughput.
+        NativeAllocator.RetainFreedMemory();
         var clock = Stopwatch.StartNew();
         ModelPackageManifest manifest = options.VerifyContentHash ? ModelPackage.Verify(folder) : ModelPackage.ReadManifest(folder);
         ITextTokenizer tokenizer = manifest.Tokenizer == "byte" ? new ByteTokenizer() : Tokenizers.FromFolder(folder);

@@ -10,8 +10,10 @@ namespace NicheTune.Training;
 /// faults a step in fp32, 130,000 with bf16 casts). A fixed 256 MiB mmap threshold and a 1 GiB trim threshold keep the
 /// blocks in the heap: faults drop to about 14,000 a step — but over 50 steps of the benchmark model the heap fragmented
 /// and peak RSS rose from 1.4 GB to 3.6 GB (docs/performance.md), so it is not the default. It suits long runs on
-/// machines with memory to spare; glibc's own <c>MALLOC_MMAP_THRESHOLD_</c> / <c>MALLOC_TRIM_THRESHOLD_</c> settings are
-/// left alone when present.
+/// machines with memory to spare, and servers (<c>NicheModel.Load</c> applies it too): a micro-batched forward pass
+/// re-faults its activations every batch, which on a VM with costly page faults halved batched throughput
+/// (docs/deployment.md). glibc's own <c>MALLOC_MMAP_THRESHOLD_</c> / <c>MALLOC_TRIM_THRESHOLD_</c> settings are left
+/// alone when present.
 /// </summary>
 internal static class NativeAllocator
 {
