@@ -78,12 +78,7 @@ internal static class FreezeGuard
     {
         workload.ResetWeights();
         recorder.Reset();
-        var builder = FineTuner.For(workload.Model)
-            .WithObjective(Objectives.CausalLanguageModeling())
-            .WithOptimizer(TrainingWorkload.BenchmarkOptimizer())
-            .WithLearningRate(TrainingWorkload.LearningRate)
-            .WithBatchSize(shape.BatchSize)
-            .ClipGradientNorm(TrainingWorkload.MaxGradientNorm)
+        var builder = TrainingWorkload.Plan(workload.Model, shape.BatchSize)
             .WithMaxSteps(steps)
             .ShuffleTrainingData(false)
             .LogEvery(TrainingWorkload.NoLogging)

@@ -35,12 +35,7 @@ internal static class RssGuard
         var sampler = new MemorySampler(SampleEvery, steps / SampleEvery + 1);
 
         var clock = Stopwatch.StartNew();
-        FineTuneResult result = FineTuner.For(model)
-            .WithObjective(Objectives.CausalLanguageModeling())
-            .WithOptimizer(TrainingWorkload.BenchmarkOptimizer())
-            .WithLearningRate(TrainingWorkload.LearningRate)
-            .WithBatchSize(shape.BatchSize)
-            .ClipGradientNorm(TrainingWorkload.MaxGradientNorm)
+        FineTuneResult result = TrainingWorkload.Plan(model, shape.BatchSize)
             .WithMaxSteps(steps)
             .EvaluateEvery(250)
             .WithCallback(sampler)

@@ -99,13 +99,8 @@ internal sealed class TrainingWorkload : IDisposable
     /// </summary>
     public FineTuneResult FitTrainer(int steps, ITrainingCallback? callback, bool fused = false, int logEvery = NoLogging, Precision precision = Precision.Float32, OptimizerSpec? optimizer = null)
     {
-        var builder = FineTuner.For(Model)
-            .WithObjective(Objectives.CausalLanguageModeling(fuseOutputLayer: fused))
+        var builder = Plan(Model, Shape.BatchSize, fused, optimizer)
             .WithPrecision(precision)
-            .WithOptimizer(optimizer ?? BenchmarkOptimizer())
-            .WithLearningRate(LearningRate)
-            .WithBatchSize(Shape.BatchSize)
-            .ClipGradientNorm(MaxGradientNorm)
             .WithMaxSteps(steps)
             .ShuffleTrainingData(false)
             .LogEvery(logEvery);
@@ -116,6 +111,15 @@ internal sealed class TrainingWorkload : IDisposable
 
         return builder.Fit(Examples, null, new TokenCollator());
     }
+
+    /// <summary>The benchmarks' training plan: next-token loss, the benchmark optimizer, its learning rate and clipping.</summary>
+    public static FineTunerBuilder<TokenBatch> Plan(nn.Module model, int batchSize, bool fuseOutputLayer = true, OptimizerSpec? optimizer = null) =>
+        FineTuner.For(model)
+            .WithObjective(Objectives.CausalLanguageModeling(fuseOutputLayer: fuseOutputLayer))
+            .WithOptimizer(optimizer ?? BenchmarkOptimizer())
+            .WithLearningRate(LearningRate)
+            .WithBatchSize(batchSize)
+            .ClipGradientNorm(MaxGradientNorm);
 
     /// <summary>
     /// The optimizer the benchmarks train with: <c>NICHETUNE_BENCH_OPTIMIZER=flat</c> the flat-buffer AdamW (internal: its
