@@ -12,7 +12,7 @@ namespace NicheTune;
 /// finalizer, and passes the handle on without keeping the object alive. A garbage collection during the native call
 /// (another thread allocating is enough) can run that finalizer and free the scalar while libtorch reads it: the call
 /// fails with libtorch's "Expected false to be true" from <c>Scalar::toFloat</c>, or silently computes with a wrong value
-/// (docs/performance.md, "Garbage collection and TorchSharp's scalars"). The library therefore never passes a number where
+/// (docs/performance.md, "The optimizer step: blockwise AdamW", where the race and its fix are measured). The library therefore never passes a number where
 /// TorchSharp would make such a scalar: constants come from here (created once, rooted by these static fields, never
 /// finalized), and per-call values are created with <see cref="ScalarExtensionMethods.ToScalar(double)"/> in a
 /// <c>using</c> declaration, which keeps them alive until the call has returned. A test scans the assembly's IL for any

@@ -150,10 +150,9 @@ internal sealed class CalibrationErrorMetric(int bins) : IReportingMetric<Calibr
         // Outputs are logits (the objectives' contract), so softmax always applies; torchmetrics skips it when every
         // score already lies in [0, 1].
         Tensor confidence = nn.functional.softmax(outputs.to(ScalarType.Float32), -1).max(-1).values;
-        using Scalar ignored = batch.IgnoreIndex.ToScalar();
         using Scalar width = slots.ToScalar();
         using Scalar twice = (2L * slots).ToScalar();
-        Tensor valid = targets.ne(ignored);
+        Tensor valid = Scalars.NotEqual(targets, batch.IgnoreIndex);
         Tensor weight = valid.to(ScalarType.Float64);
         Tensor correct = outputs.argmax(-1).eq(targets).to(ScalarType.Float64) * weight;
         Tensor slot = torch.bucketize(confidence, _boundaries!, false, true).add(Scalars.MinusOne, Scalars.One);

@@ -44,10 +44,9 @@ internal sealed class ConfusionAccumulator : IDisposable
         Tensor counts = Prepare(classes, outputs.device);
         using var scope = torch.NewDisposeScope();
         Tensor predicted = outputs.argmax(-1);
-        using Scalar ignored = ignoreIndex.ToScalar();
         using Scalar width = classes.ToScalar();
         using Scalar twice = (2L * classes).ToScalar();
-        Tensor valid = targets.ne(ignored);
+        Tensor valid = Scalars.NotEqual(targets, ignoreIndex);
 
         // Ignored rows get class 0 and weight 0 instead of being filtered out: a boolean-mask select has a
         // data-dependent shape and would force a device synchronisation on every batch. Targets outside [0, C)

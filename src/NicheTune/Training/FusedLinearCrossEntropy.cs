@@ -284,8 +284,7 @@ internal static class FusedLinearCrossEntropy
     // states and targets of just those rows (the inputs themselves when none is ignored).
     private static (long Count, Tensor Hidden, Tensor Targets, Tensor? Index) KeptRows(Tensor hidden, Tensor targets, long ignoreIndex)
     {
-        using Scalar ignored = ignoreIndex.ToScalar();
-        using Tensor keep = targets.ne(ignored);
+        using Tensor keep = Scalars.NotEqual(targets, ignoreIndex);
         long count = keep.sum().item<long>();
         if (count == hidden.shape[0])
         {

@@ -56,6 +56,17 @@ internal sealed class LlamaRmsNorm : nn.Module<Tensor, Tensor>
         // HF casts back to the input dtype before the weight multiply; the order matters for half precision.
         return _weight * (dtype == ScalarType.Float32 ? normalized : normalized.to_type(dtype));
     }
+
+    // The module owns its ε scalar: freed with the module, not left to the finalizer.
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _epsilon.Dispose();
+        }
+
+        base.Dispose(disposing);
+    }
 }
 
 /// <summary>Rotary position embeddings in HF Llama's "rotate half" layout (the two halves of a head are the pairs).</summary>
