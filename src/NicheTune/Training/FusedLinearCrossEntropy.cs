@@ -75,13 +75,29 @@ internal static class FusedLinearCrossEntropy
         bool needHidden = grad && hidden.requires_grad;
         bool needWeight = grad && weight.requires_grad;
         bool needBias = grad && bias is not null && bias.requires_grad;
+        // In a Trainer's step a parameter's gradient goes into a kept buffer and reaches .grad after backward
+        // (FusedWeightGradients); elsewhere, and for a computed weight, through autograd.
+        FusedWeightGradients? sink = needWeight && weight.is_leaf ? FusedWeightGradients.Current : null;
+        Tensor? weightBuffer = sink?.Rent(weight);
         Tensor value;
         Tensor? gradHidden, gradWeight, gradBias;
-        using (torch.no_grad())
+        try
         {
-            (value, gradHidden, gradWeight, gradBias) = matmulType is { } low && low != hidden.dtype
-                ? RunLowPrecision(hidden, weight, bias, targets, labelSmoothing, ignoreIndex, chunkElements, needHidden, needWeight, needBias, low)
-                : Run(hidden, weight, bias, targets, labelSmoothing, ignoreIndex, chunkElements, needHidden, needWeight, needBias);
+            using (torch.no_grad())
+            {
+                (value, gradHidden, gradWeight, gradBias) = matmulType is { } low && low != hidden.dtype
+                    ? RunLowPrecision(hidden, weight, bias, targets, labelSmoothing, ignoreIndex, chunkElements, needHidden, needWeight, needBias, low, weightBuffer)
+                    : Run(hidden, weight, bias, targets, labelSmoothing, ignoreIndex, chunkElements, needHidden, needWeight, needBias, weightBuffer);
+            }
+        }
+        catch
+        {
+            if (weightBuffer is not null)
+            {
+                sink!.Return(weightBuffer);
+            }
+
+            throw;
         }
 
         if (!(needHidden || needWeight || needBias))
@@ -95,7 +111,11 @@ internal static class FusedLinearCrossEntropy
             surrogate = surrogate.add(hidden.reshape(-1).dot(gradHidden.reshape(-1)), Scalars.One);
         }
 
-        if (gradWeight is not null)
+        if (weightBuffer is not null)
+        {
+            surrogate = surrogate.add(sink!.Register(weight, weightBuffer, hidden.dtype), Scalars.One);
+        }
+        else if (gradWeight is not null)
         {
             surrogate = surrogate.add(weight.reshape(-1).dot(gradWeight.reshape(-1)), Scalars.One);
         }
@@ -109,7 +129,7 @@ internal static class FusedLinearCrossEntropy
     }
 
     private static (Tensor Value, Tensor? GradHidden, Tensor? GradWeight, Tensor? GradBias) Run(
-        Tensor hidden, Tensor weight, Tensor? bias, Tensor targets, double epsilon, long ignoreIndex, long chunkElements, bool needHidden, bool needWeight, bool needBias)
+        Tensor hidden, Tensor weight, Tensor? bias, Tensor targets, double epsilon, long ignoreIndex, long chunkElements, bool needHidden, bool needWeight, bool needBias, Tensor? weightBuffer)
     {
         long width = hidden.shape[1];
         long vocabulary = weight.shape[0];
@@ -117,7 +137,9 @@ internal static class FusedLinearCrossEntropy
 
         Tensor? gradHidden = needHidden ? torch.empty(count, width, dtype: hidden.dtype, device: hidden.device) : null;
         // The first chunk's product overwrites (beta 0), so the weight gradient needs no zero fill; with no rows it is zero.
-        Tensor? gradWeight = needWeight ? (count > 0 ? torch.empty_like(weight) : torch.zeros_like(weight)) : null;
+        Tensor? gradWeight = !needWeight ? null
+            : weightBuffer is not null ? (count > 0 ? weightBuffer : weightBuffer.zero_())
+            : count > 0 ? torch.empty_like(weight) : torch.zeros_like(weight);
         Tensor? gradBias = needBias ? torch.zeros_like(bias!) : null;
         Tensor total = torch.zeros(1, dtype: ScalarType.Float64, device: hidden.device);
         bool backward = needHidden || needWeight || needBias;
@@ -188,14 +210,14 @@ internal static class FusedLinearCrossEntropy
     // rounded to bf16 in place of the logits, and the two backward products read it: ∂h rows directly, ∂W through a
     // bf16 [V, d] partial added into the fp32 gradient (so the sum over chunks is fp32).
     private static (Tensor Value, Tensor? GradHidden, Tensor? GradWeight, Tensor? GradBias) RunLowPrecision(
-        Tensor hidden, Tensor weight, Tensor? bias, Tensor targets, double epsilon, long ignoreIndex, long chunkElements, bool needHidden, bool needWeight, bool needBias, ScalarType low)
+        Tensor hidden, Tensor weight, Tensor? bias, Tensor targets, double epsilon, long ignoreIndex, long chunkElements, bool needHidden, bool needWeight, bool needBias, ScalarType low, Tensor? weightBuffer)
     {
         long width = hidden.shape[1];
         long vocabulary = weight.shape[0];
         (long count, Tensor h, Tensor y, Tensor? index) = KeptRows(hidden, targets, ignoreIndex);
 
         Tensor? gradHidden = needHidden ? torch.empty(count, width, dtype: hidden.dtype, device: hidden.device) : null;
-        Tensor? gradWeight = needWeight ? torch.zeros_like(weight) : null;
+        Tensor? gradWeight = needWeight ? weightBuffer?.zero_() ?? torch.zeros_like(weight) : null;
         Tensor? gradBias = needBias ? torch.zeros_like(bias!) : null;
         Tensor total = torch.zeros(1, dtype: ScalarType.Float64, device: hidden.device);
         bool backward = needHidden || needWeight || needBias;

@@ -31,6 +31,7 @@ internal sealed class Trainer<TBatch, TExample>
     private readonly TrainingControl _control = new();
     private readonly IMetric[] _metrics;
     private readonly Stopwatch _clock = new();
+    private readonly FusedWeightGradients _weightGradients = new();
 
     private readonly Dictionary<string, bool> _originalRequiresGrad = new(StringComparer.Ordinal);
     private readonly HashSet<string> _pinnedFrozen = new(StringComparer.Ordinal);
@@ -146,6 +147,7 @@ internal sealed class Trainer<TBatch, TExample>
         finally
         {
             _optimizer?.Dispose();
+            _weightGradients.Dispose();
             _lossSum?.Dispose();
             _epochLossSum?.Dispose();
             if (_best is not null)
@@ -553,6 +555,7 @@ internal sealed class Trainer<TBatch, TExample>
             using var scope = torch.NewDisposeScope();
             Tensor loss;
             using (MixedPrecision.Enter(_matmulType))
+            using (_weightGradients.Enter())
             {
                 loss = _objective.Loss(_model, batch);
             }
@@ -576,6 +579,8 @@ internal sealed class Trainer<TBatch, TExample>
                 total.div(parts).backward();
             }
 
+            _weightGradients.Apply();
+
             Tensor value = loss.detach();
             _lossSum!.add_(value, Scalars.One);
             _epochLossSum!.add_(value, Scalars.One);
@@ -585,6 +590,8 @@ internal sealed class Trainer<TBatch, TExample>
         }
         finally
         {
+            // A step that failed before Apply leaves nothing pending for the next one.
+            _weightGradients.Discard();
             batch.Dispose();
         }
 
