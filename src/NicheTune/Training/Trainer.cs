@@ -489,6 +489,8 @@ internal sealed class Trainer<TBatch, TExample>
         // With a step budget the data repeats until the budget is spent; otherwise the epoch count bounds the run
         // (skipped non-finite steps leave it short of totalSteps, and must not spill into an extra epoch).
         int lastEpoch = _s.MaxSteps is null ? _s.Epochs : int.MaxValue;
+        // A gradient left by the caller (a backward before Fit, an earlier run) must not leak into the first step.
+        ClearGradients();
         for (int epoch = _state.Epoch; epoch < lastEpoch && _state.GlobalStep < totalSteps && !_control.IsStopRequested; epoch++)
         {
             int batchIndex = epoch == _state.Epoch ? _state.BatchesDoneInEpoch : 0;
@@ -630,7 +632,7 @@ internal sealed class Trainer<TBatch, TExample>
             : GradientNorm();
         if (!double.IsFinite(norm))
         {
-            _optimizer!.zero_grad();
+            ClearGradients();
             long step = _state.GlobalStep + 1;
             string advice = "Lower the learning rate, enable gradient clipping, check the data for empty or corrupt examples, or choose OnNonFiniteLoss(NonFiniteLossPolicy.SkipStep).";
             if (_s.NonFiniteLoss == NonFiniteLossPolicy.Stop)
@@ -658,7 +660,7 @@ internal sealed class Trainer<TBatch, TExample>
         }
 
         _optimizer!.step();
-        _optimizer.zero_grad();
+        ClearGradients();
         _state.GlobalStep++;
         for (int i = 0; i < _s.Regularizers.Length; i++)
         {
@@ -668,6 +670,25 @@ internal sealed class Trainer<TBatch, TExample>
         _state.ScheduleMultiplier = multiplier;
         TrainingInstruments.Steps.Add(1);
         return true;
+    }
+
+    // Gradients are cleared (set to none, PyTorch's default since 2.0), not zeroed: the next backward then hands each
+    // parameter its gradient instead of adding it into a zeroed one — two passes fewer over every gradient, 51 MB each for
+    // a 50k-word embedding and head — and the fused loss's kept buffer becomes the output weight's gradient as it is. An
+    // optimizer treats a parameter without a gradient as not stepped, as PyTorch's do. The flat AdamW's gradients are
+    // views of its flat buffer, which it zeroes itself.
+    private void ClearGradients()
+    {
+        if (_optimizer is FlatAdamW)
+        {
+            _optimizer.zero_grad();
+            return;
+        }
+
+        foreach (Parameter parameter in _trainable)
+        {
+            parameter.grad = null;
+        }
     }
 
     // The global L2 norm of all gradients, when clipping is off. It is read on the host every step because the update

@@ -68,6 +68,31 @@ public sealed class TrainerBehaviourTests
     }
 
     [Fact]
+    public void Fit_GradientLeftBeforeFit_DoesNotReachTheFirstStep()
+    {
+        Dictionary<string, Tensor> Train3Steps(bool staleGradients)
+        {
+            torch.manual_seed(2);
+            var model = new TinyCausalLm(ByteTokenizer.VocabularySize);
+            if (staleGradients)
+            {
+                foreach (var p in model.parameters())
+                {
+                    p.grad = torch.full_like(p, 1000f);
+                }
+            }
+
+            FineTuner.For(model).WithObjective(Objectives.CausalLanguageModeling()).WithBatchSize(4).WithMaxSteps(3).ShuffleTrainingData(false).Fit(Train);
+            var weights = Weights.Snapshot(model);
+            model.Dispose();
+            return weights;
+        }
+
+        Weights.Equal(Train3Steps(staleGradients: true), Train3Steps(staleGradients: false)).Should()
+            .BeTrue("a gradient from before Fit must be cleared, not added to the first step's");
+    }
+
+    [Fact]
     public void Fit_NaNLossWithSkipPolicy_SkipsThatUpdateAndContinues()
     {
         torch.manual_seed(1);
