@@ -12,7 +12,9 @@ namespace NicheTune.Training;
 /// reach autograd through a surrogate term whose value is exactly zero and whose derivatives are those gradients:
 /// loss = value + (s − detach(s)) with s = ⟨hidden, ∂h⟩ + ⟨weight, ∂W⟩ (+ ⟨bias, ∂b⟩), so backward scales them by the
 /// incoming gradient like any other op. The step does the same three large products as the unfused loss (logits, ∂h,
-/// ∂W), without the gigabyte-sized temporaries and their page faults.
+/// ∂W), without the gigabyte-sized temporaries and their page faults. Inside a Trainer's step the weight's term is
+/// replaced by a probe and ∂W goes into a buffer kept between steps, which the Trainer adds into <c>.grad</c> after
+/// backward (<see cref="FusedWeightGradients"/>): no weight-sized allocation a step.
 /// </summary>
 /// <remarks>
 /// Why no custom autograd function: TorchSharp's <c>autograd.Function</c> nodes keep a step's tensors alive until the
@@ -30,6 +32,9 @@ internal static class FusedLinearCrossEntropy
     // benchmark model's output layer (docs/performance.md).
     internal const long DefaultChunkElements = 16L << 20;
 
+    // The default limit, or NICHETUNE_FUSED_CHUNK_ELEMENTS=N (1M–1G elements) for measurement on other machines.
+    internal static readonly long ChunkElements = ReadChunkElements();
+
     // Each chunk's logits rows start on a multiple of RowAlignment elements (256 bytes in fp32): the buffer's row stride is
     // V rounded up, and the products read and write it through that leading dimension. With GPT-2's V = 50,257 (odd) every
     // row was misaligned, and MKL's logits product ran 25 % slower (docs/performance.md, "Layouts"). Overridable with
@@ -37,6 +42,23 @@ internal static class FusedLinearCrossEntropy
     internal static readonly long RowAlignment = ReadRowAlignment();
 
     internal static long RowStride(long vocabulary) => (vocabulary + RowAlignment - 1) / RowAlignment * RowAlignment;
+
+    // Rows per chunk: as many as the limit allows, then evened out over the chunks that takes — 2,048 rows under a
+    // 667-row limit run as 4 × 512, not 3 × 667 + 47 (a thin last chunk runs the products far below their speed).
+    internal static long ChunkRows(long count, long stride, long chunkElements)
+    {
+        long limit = Math.Max(1, chunkElements / stride);
+        long chunks = (count + limit - 1) / limit;
+        return Math.Clamp((count + chunks - 1) / Math.Max(chunks, 1), 1, Math.Max(count, 1));
+    }
+
+    private static long ReadChunkElements()
+    {
+        string? value = Environment.GetEnvironmentVariable("NICHETUNE_FUSED_CHUNK_ELEMENTS");
+        return long.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long parsed) && parsed is >= 1L << 20 and <= 1L << 30
+            ? parsed
+            : DefaultChunkElements;
+    }
 
     private static long ReadRowAlignment()
     {
@@ -53,13 +75,16 @@ internal static class FusedLinearCrossEntropy
     /// <param name="targets">[N] int64 class indices, <paramref name="ignoreIndex"/> where a row has no target.</param>
     /// <param name="labelSmoothing">ε in [0, 1).</param>
     /// <param name="ignoreIndex">The target value of rows to skip.</param>
-    /// <param name="chunkElements">Size of the logits buffer in elements; a chunk holds chunkElements / RowStride(V) rows.</param>
+    /// <param name="chunkElements">
+    /// Most elements one chunk's logits may take (0: the default); the rows go in the fewest chunks under it, evened out
+    /// (<see cref="ChunkRows"/>).
+    /// </param>
     /// <param name="matmulType">
     /// <see cref="ScalarType.BFloat16"/> runs the three matrix products in bf16 (inputs rounded to bf16, products accumulated
     /// in fp32 by the kernel, results rounded to bf16) while the softmax, the loss and the accumulation of the weight
     /// gradient stay in fp32 — the split autocast makes; <see langword="null"/> keeps everything in the inputs' type.
     /// </param>
-    public static Tensor Compute(Tensor hidden, Tensor weight, Tensor? bias, Tensor targets, double labelSmoothing, long ignoreIndex = TokenBatch.IgnoreIndex, long chunkElements = DefaultChunkElements, ScalarType? matmulType = null)
+    public static Tensor Compute(Tensor hidden, Tensor weight, Tensor? bias, Tensor targets, double labelSmoothing, long ignoreIndex = TokenBatch.IgnoreIndex, long chunkElements = 0, ScalarType? matmulType = null)
     {
         if (hidden.dim() != 2 || weight.dim() != 2 || hidden.shape[1] != weight.shape[1])
         {
@@ -69,6 +94,11 @@ internal static class FusedLinearCrossEntropy
         if (targets.dim() != 1 || targets.shape[0] != hidden.shape[0])
         {
             throw new ArgumentException($"The fused loss needs one target per hidden row: {hidden.shape[0]} rows but targets of shape [{string.Join(", ", targets.shape)}].", nameof(targets));
+        }
+
+        if (chunkElements <= 0)
+        {
+            chunkElements = ChunkElements;
         }
 
         bool grad = torch.is_grad_enabled();
@@ -146,7 +176,7 @@ internal static class FusedLinearCrossEntropy
         if (count > 0)
         {
             long stride = RowStride(vocabulary);
-            long chunk = Math.Clamp(chunkElements / stride, 1, count);
+            long chunk = ChunkRows(count, stride, chunkElements);
             Tensor buffer = BufferCache.Rent(chunk * stride, hidden.dtype, hidden.device);
             try
             {
@@ -224,7 +254,7 @@ internal static class FusedLinearCrossEntropy
         if (count > 0)
         {
             long stride = RowStride(vocabulary);
-            long chunk = Math.Clamp(chunkElements / stride, 1, count);
+            long chunk = ChunkRows(count, stride, chunkElements);
             Tensor buffer = BufferCache.Rent(chunk * stride, hidden.dtype, hidden.device);
             Tensor lowBuffer = BufferCache.Rent(chunk * stride, low, hidden.device);
             Tensor? lowWeightGradient = needWeight ? BufferCache.Rent(vocabulary * width, low, hidden.device) : null;

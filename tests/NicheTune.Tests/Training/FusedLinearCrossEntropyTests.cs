@@ -147,6 +147,20 @@ public sealed class FusedLinearCrossEntropyTests
         double.IsNaN(fused).Should().BeTrue();
     }
 
+    [Theory]
+    [InlineData(2048, 50304, 32L << 20, 512)]   // limit 667 rows: 4 chunks of 512, not 3 × 667 + 47
+    [InlineData(2048, 50304, 16L << 20, 293)]   // limit 333 rows: 7 chunks
+    [InlineData(2048, 8192, 16L << 20, 2048)]   // everything fits in one chunk
+    [InlineData(37, 128, 1, 1)]                 // a limit below one row still takes one row at a time
+    [InlineData(1, 50304, 32L << 20, 1)]
+    public void ChunkRows_FewestChunksUnderTheLimit_EvenedOut(long count, long stride, long limit, long expected)
+    {
+        long rows = FusedLinearCrossEntropy.ChunkRows(count, stride, limit);
+
+        rows.Should().Be(expected);
+        (rows * stride).Should().BeLessThanOrEqualTo(Math.Max(limit, stride), "a chunk never exceeds the limit (or one row)");
+    }
+
     [Fact]
     public void Compute_MismatchedShapes_NamesTheShapes()
     {
