@@ -5,6 +5,7 @@ using NicheTune.Text;
 using NicheTune.Training;
 using TorchSharp;
 using Xunit;
+using static NicheTune.Tests.Support.FusedLossCase;
 using static TorchSharp.torch;
 
 namespace NicheTune.Tests.Training;
@@ -12,10 +13,6 @@ namespace NicheTune.Tests.Training;
 [Collection(TorchCollection.Name)]
 public sealed class FusedLinearCrossEntropyTests
 {
-    private const long Rows = 37;
-    private const long Width = 16;
-    private const long Vocabulary = 101;
-
     public static TheoryData<bool, bool, double, long> Cases() => new()
     {
         // bias, ignored rows, label smoothing, chunk elements (a chunk holds chunkElements / V rows)
@@ -173,7 +170,7 @@ public sealed class FusedLinearCrossEntropyTests
     public void Fit_Gpt2WithFusedLoss_FollowsTheUnfusedRunStepForStep()
     {
         var data = TestData.FoldocLanguageModeling(length: 32, trainEntries: 48, validationEntries: 0).Train;
-        double[] Run(bool fused, double smoothing)
+        double[] Run(bool fused, double smoothing, int accumulate)
         {
             torch.manual_seed(21);
             using var model = new Gpt2LMHeadModel(new Gpt2Config
@@ -183,56 +180,25 @@ public sealed class FusedLinearCrossEntropyTests
             });
             var recorder = new LossRecorder();
             FineTuner.For(model).WithObjective(Objectives.CausalLanguageModeling(smoothing, fuseOutputLayer: fused))
-                .WithLearningRate(3e-3).WithBatchSize(8).WithMaxSteps(12).ShuffleTrainingData(false).LogEvery(1)
-                .ClipGradientNorm(1.0).WithCallback(recorder).Fit(data);
+                .WithLearningRate(3e-3).WithBatchSize(8 / accumulate).WithGradientAccumulation(accumulate).WithMaxSteps(12)
+                .ShuffleTrainingData(false).LogEvery(1).ClipGradientNorm(1.0).WithCallback(recorder).Fit(data);
             return [.. recorder.Losses];
         }
 
-        foreach (double smoothing in new[] { 0.0, 0.1 })
+        // With accumulation the fused loss's weight gradient reaches .grad after each micro-batch's backward, scaled by 1/2.
+        foreach ((double smoothing, int accumulate) in new[] { (0.0, 1), (0.1, 1), (0.0, 2) })
         {
-            double[] fused = Run(fused: true, smoothing);
-            double[] plain = Run(fused: false, smoothing);
+            double[] fused = Run(fused: true, smoothing, accumulate);
+            double[] plain = Run(fused: false, smoothing, accumulate);
             fused.Should().HaveCount(12);
             for (int i = 0; i < fused.Length; i++)
             {
-                fused[i].Should().BeApproximately(plain[i], 1e-4 * plain[i], $"step {i + 1} (ε = {smoothing})");
+                fused[i].Should().BeApproximately(plain[i], 1e-4 * plain[i], $"step {i + 1} (ε = {smoothing}, accumulation {accumulate})");
             }
 
             fused[^1].Should().BeLessThan(fused[0], "the model learns");
         }
     }
-
-    private static (Tensor Hidden, Tensor Weight, Tensor? Bias, Tensor Targets) Inputs(int seed, bool withBias, bool ignoreSome)
-    {
-        torch.manual_seed(seed);
-        Tensor hidden = torch.randn(Rows, Width).requires_grad_(true);
-        Tensor weight = (torch.randn(Vocabulary, Width) * 0.5).requires_grad_(true);
-        Tensor? bias = withBias ? (torch.randn(Vocabulary) * 0.1).requires_grad_(true) : null;
-        Tensor targets = torch.randint(0, Vocabulary, Rows, dtype: ScalarType.Int64);
-        if (ignoreSome)
-        {
-            targets[TensorIndex.Slice(0, null, 3)] = torch.tensor((long)TokenBatch.IgnoreIndex);
-        }
-
-        return (hidden, weight, bias, targets);
-    }
-
-    private static List<Tensor> Grads(Tensor hidden, Tensor weight, Tensor? bias)
-    {
-        var grads = new List<Tensor> { hidden.grad!.clone(), weight.grad!.clone() };
-        hidden.grad = null;
-        weight.grad = null;
-        if (bias is not null)
-        {
-            grads.Add(bias.grad!.clone());
-            bias.grad = null;
-        }
-
-        return grads;
-    }
-
-    private static double RelativeError(Tensor actual, Tensor expected) =>
-        (actual - expected).abs().max().item<float>() / Math.Max(expected.abs().max().item<float>(), 1e-12);
 
     private sealed class LossRecorder : ITrainingCallback
     {

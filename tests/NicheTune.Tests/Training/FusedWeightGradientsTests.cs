@@ -1,10 +1,9 @@
 using FluentAssertions;
-using NicheTune.Models;
 using NicheTune.Tests.Support;
-using NicheTune.Text;
 using NicheTune.Training;
 using TorchSharp;
 using Xunit;
+using static NicheTune.Tests.Support.FusedLossCase;
 using static TorchSharp.torch;
 
 namespace NicheTune.Tests.Training;
@@ -16,10 +15,6 @@ namespace NicheTune.Tests.Training;
 [Collection(TorchCollection.Name)]
 public sealed class FusedWeightGradientsTests
 {
-    private const long Rows = 37;
-    private const long Width = 16;
-    private const long Vocabulary = 101;
-
     public static TheoryData<bool, bool, double, long, double> Cases() => new()
     {
         // bias, ignored rows, label smoothing, chunk elements, factor the loss is multiplied by before backward
@@ -208,85 +203,5 @@ public sealed class FusedWeightGradientsTests
 
         weight.grad.Should().NotBeNull("the other thread's loss went through autograd");
         sink.KeptBuffers.Should().Be(0);
-    }
-
-    [Fact]
-    public void Fit_FusedLossWithGradientAccumulation_FollowsTheUnfusedRunStepForStep()
-    {
-        var data = TestData.FoldocLanguageModeling(length: 32, trainEntries: 48, validationEntries: 0).Train;
-        double[] Run(bool fused)
-        {
-            torch.manual_seed(22);
-            using var model = new Gpt2LMHeadModel(new Gpt2Config
-            {
-                VocabularySize = ByteTokenizer.VocabularySize, ContextLength = 32, EmbeddingSize = 32, LayerCount = 2, HeadCount = 2,
-                TieWordEmbeddings = false, ResidualDropout = 0, EmbeddingDropout = 0, AttentionDropout = 0,
-            });
-            var losses = new List<double>();
-            FineTuner.For(model).WithObjective(Objectives.CausalLanguageModeling(fuseOutputLayer: fused))
-                .WithLearningRate(3e-3).WithBatchSize(4).WithGradientAccumulation(2).WithMaxSteps(6).ShuffleTrainingData(false)
-                .LogEvery(1).ClipGradientNorm(1.0).WithCallback(new LossRecorder(losses)).Fit(data);
-            return [.. losses];
-        }
-
-        double[] fused = Run(fused: true);
-        double[] plain = Run(fused: false);
-        fused.Should().HaveCount(6);
-        for (int i = 0; i < fused.Length; i++)
-        {
-            fused[i].Should().BeApproximately(plain[i], 1e-4 * plain[i], $"step {i + 1}");
-        }
-
-        fused[^1].Should().BeLessThan(fused[0], "the model learns");
-    }
-
-    private static (Tensor Hidden, Tensor Weight, Tensor? Bias, Tensor Targets) Inputs(int seed, bool withBias, bool ignoreSome)
-    {
-        torch.manual_seed(seed);
-        Tensor hidden = torch.randn(Rows, Width).requires_grad_(true);
-        Tensor weight = (torch.randn(Vocabulary, Width) * 0.5).requires_grad_(true);
-        Tensor? bias = withBias ? (torch.randn(Vocabulary) * 0.1).requires_grad_(true) : null;
-        Tensor targets = torch.randint(0, Vocabulary, Rows, dtype: ScalarType.Int64);
-        if (ignoreSome)
-        {
-            targets[TensorIndex.Slice(0, null, 3)] = torch.tensor((long)TokenBatch.IgnoreIndex);
-        }
-
-        return (hidden, weight, bias, targets);
-    }
-
-    private static List<Tensor> Grads(Tensor hidden, Tensor weight, Tensor? bias)
-    {
-        var grads = new List<Tensor> { hidden.grad!.clone(), weight.grad!.clone() };
-        hidden.grad = null;
-        weight.grad = null;
-        if (bias is not null)
-        {
-            grads.Add(bias.grad!.clone());
-            bias.grad = null;
-        }
-
-        return grads;
-    }
-
-    // Tensor.equal in TorchSharp is the element-wise eq, not torch.equal.
-    private static bool Identical(Tensor a, Tensor b)
-    {
-        using var scope = torch.NewDisposeScope();
-        return a.shape.SequenceEqual(b.shape) && a.eq(b).all().item<bool>();
-    }
-
-    private static double RelativeError(Tensor actual, Tensor expected) =>
-        (actual - expected).abs().max().item<float>() / Math.Max(expected.abs().max().item<float>(), 1e-12);
-
-    private sealed class LossRecorder(List<double> losses) : ITrainingCallback
-    {
-        public void OnStepEnd(in StepEndArguments args)
-        {
-            if (args.Loss is { } loss)
-            {
-                losses.Add(loss);
-            }
-        }
     }
 }
