@@ -33,13 +33,13 @@ internal static class FusedLinearCrossEntropy
     internal const long DefaultChunkElements = 16L << 20;
 
     // The default limit, or NICHETUNE_FUSED_CHUNK_ELEMENTS=N (1M–1G elements) for measurement on other machines.
-    internal static readonly long ChunkElements = ReadChunkElements();
+    internal static readonly long ChunkElements = ReadSetting("NICHETUNE_FUSED_CHUNK_ELEMENTS", 1L << 20, 1L << 30, DefaultChunkElements);
 
     // Each chunk's logits rows start on a multiple of RowAlignment elements (256 bytes in fp32): the buffer's row stride is
     // V rounded up, and the products read and write it through that leading dimension. With GPT-2's V = 50,257 (odd) every
     // row was misaligned, and MKL's logits product ran 25 % slower (docs/performance.md, "Layouts"). Overridable with
     // NICHETUNE_FUSED_ROW_ALIGNMENT=N elements (1 turns the padding off), for measurement on other CPUs.
-    internal static readonly long RowAlignment = ReadRowAlignment();
+    internal static readonly long RowAlignment = ReadSetting("NICHETUNE_FUSED_ROW_ALIGNMENT", 1, 4096, 64);
 
     internal static long RowStride(long vocabulary) => (vocabulary + RowAlignment - 1) / RowAlignment * RowAlignment;
 
@@ -48,25 +48,16 @@ internal static class FusedLinearCrossEntropy
     internal static long ChunkRows(long count, long stride, long chunkElements)
     {
         long limit = Math.Max(1, chunkElements / stride);
-        long chunks = (count + limit - 1) / limit;
-        return Math.Clamp((count + chunks - 1) / Math.Max(chunks, 1), 1, Math.Max(count, 1));
+        long chunks = Math.Max(1, (count + limit - 1) / limit);
+        return Math.Max(1, (count + chunks - 1) / chunks);
     }
 
-    private static long ReadChunkElements()
-    {
-        string? value = Environment.GetEnvironmentVariable("NICHETUNE_FUSED_CHUNK_ELEMENTS");
-        return long.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long parsed) && parsed is >= 1L << 20 and <= 1L << 30
+    // A whole-number setting from the environment within [min, max], else the default (measurement on other machines).
+    private static long ReadSetting(string name, long min, long max, long fallback) =>
+        long.TryParse(Environment.GetEnvironmentVariable(name), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long parsed)
+            && parsed >= min && parsed <= max
             ? parsed
-            : DefaultChunkElements;
-    }
-
-    private static long ReadRowAlignment()
-    {
-        string? value = Environment.GetEnvironmentVariable("NICHETUNE_FUSED_ROW_ALIGNMENT");
-        return long.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long parsed) && parsed is >= 1 and <= 4096
-            ? parsed
-            : 64;
-    }
+            : fallback;
 
     /// <summary>The loss; differentiable with respect to <paramref name="hidden"/>, <paramref name="weight"/> and <paramref name="bias"/>.</summary>
     /// <param name="hidden">[N, d] hidden states.</param>
@@ -107,27 +98,17 @@ internal static class FusedLinearCrossEntropy
         bool needBias = grad && bias is not null && bias.requires_grad;
         // In a Trainer's step a parameter's gradient goes into a kept buffer and reaches .grad after backward
         // (FusedWeightGradients); elsewhere, and for a computed weight, through autograd.
-        FusedWeightGradients? sink = needWeight && weight.is_leaf ? FusedWeightGradients.Current : null;
-        Tensor? weightBuffer = sink?.Rent(weight);
+        // A deferred gradient's probe is pending from here; a failure before backward leaves it unreached, and the
+        // Trainer discards it after the step.
+        (Tensor Buffer, Tensor Probe)? deferred = needWeight && weight.is_leaf ? FusedWeightGradients.Current?.Defer(weight, hidden.dtype) : null;
+        Tensor? gradWeight = needWeight ? deferred?.Buffer ?? torch.empty_like(weight) : null;
         Tensor value;
-        Tensor? gradHidden, gradWeight, gradBias;
-        try
+        Tensor? gradHidden, gradBias;
+        using (torch.no_grad())
         {
-            using (torch.no_grad())
-            {
-                (value, gradHidden, gradWeight, gradBias) = matmulType is { } low && low != hidden.dtype
-                    ? RunLowPrecision(hidden, weight, bias, targets, labelSmoothing, ignoreIndex, chunkElements, needHidden, needWeight, needBias, low, weightBuffer)
-                    : Run(hidden, weight, bias, targets, labelSmoothing, ignoreIndex, chunkElements, needHidden, needWeight, needBias, weightBuffer);
-            }
-        }
-        catch
-        {
-            if (weightBuffer is not null)
-            {
-                sink!.Return(weightBuffer);
-            }
-
-            throw;
+            (value, gradHidden, gradBias) = matmulType is { } low && low != hidden.dtype
+                ? RunLowPrecision(hidden, weight, bias, targets, labelSmoothing, ignoreIndex, chunkElements, needHidden, needBias, gradWeight, low)
+                : Run(hidden, weight, bias, targets, labelSmoothing, ignoreIndex, chunkElements, needHidden, needBias, gradWeight);
         }
 
         if (!(needHidden || needWeight || needBias))
@@ -141,9 +122,9 @@ internal static class FusedLinearCrossEntropy
             surrogate = surrogate.add(hidden.reshape(-1).dot(gradHidden.reshape(-1)), Scalars.One);
         }
 
-        if (weightBuffer is not null)
+        if (deferred is { Probe: var probe })
         {
-            surrogate = surrogate.add(sink!.Register(weight, weightBuffer, hidden.dtype), Scalars.One);
+            surrogate = surrogate.add(probe, Scalars.One);
         }
         else if (gradWeight is not null)
         {
@@ -158,8 +139,9 @@ internal static class FusedLinearCrossEntropy
         return value.add(surrogate - surrogate.detach(), Scalars.One);
     }
 
-    private static (Tensor Value, Tensor? GradHidden, Tensor? GradWeight, Tensor? GradBias) Run(
-        Tensor hidden, Tensor weight, Tensor? bias, Tensor targets, double epsilon, long ignoreIndex, long chunkElements, bool needHidden, bool needWeight, bool needBias, Tensor? weightBuffer)
+    // gradWeight, when the weight's gradient is wanted, is an uninitialised [V, d] tensor the run fills.
+    private static (Tensor Value, Tensor? GradHidden, Tensor? GradBias) Run(
+        Tensor hidden, Tensor weight, Tensor? bias, Tensor targets, double epsilon, long ignoreIndex, long chunkElements, bool needHidden, bool needBias, Tensor? gradWeight)
     {
         long width = hidden.shape[1];
         long vocabulary = weight.shape[0];
@@ -167,12 +149,14 @@ internal static class FusedLinearCrossEntropy
 
         Tensor? gradHidden = needHidden ? torch.empty(count, width, dtype: hidden.dtype, device: hidden.device) : null;
         // The first chunk's product overwrites (beta 0), so the weight gradient needs no zero fill; with no rows it is zero.
-        Tensor? gradWeight = !needWeight ? null
-            : weightBuffer is not null ? (count > 0 ? weightBuffer : weightBuffer.zero_())
-            : count > 0 ? torch.empty_like(weight) : torch.zeros_like(weight);
+        if (count == 0)
+        {
+            gradWeight?.zero_();
+        }
+
         Tensor? gradBias = needBias ? torch.zeros_like(bias!) : null;
         Tensor total = torch.zeros(1, dtype: ScalarType.Float64, device: hidden.device);
-        bool backward = needHidden || needWeight || needBias;
+        bool backward = needHidden || gradWeight is not null || needBias;
         if (count > 0)
         {
             long stride = RowStride(vocabulary);
@@ -232,32 +216,32 @@ internal static class FusedLinearCrossEntropy
         }
 
         using Scalar kept = count.ToScalar();
-        return (total.div_(kept).to(hidden.dtype).squeeze(0), ScatterKept(gradHidden, index, hidden), gradWeight, gradBias);
+        return (total.div_(kept).to(hidden.dtype).squeeze(0), ScatterKept(gradHidden, index, hidden), gradBias);
     }
 
     // The same computation with the products in a lower precision. Per chunk: logits = bf16(h)·bf16(W)ᵀ (rounded to bf16),
     // copied into the fp32 buffer (+ bias) for the softmax and the loss; the logit gradient, already scaled by 1/N, is
     // rounded to bf16 in place of the logits, and the two backward products read it: ∂h rows directly, ∂W through a
     // bf16 [V, d] partial added into the fp32 gradient (so the sum over chunks is fp32).
-    private static (Tensor Value, Tensor? GradHidden, Tensor? GradWeight, Tensor? GradBias) RunLowPrecision(
-        Tensor hidden, Tensor weight, Tensor? bias, Tensor targets, double epsilon, long ignoreIndex, long chunkElements, bool needHidden, bool needWeight, bool needBias, ScalarType low, Tensor? weightBuffer)
+    private static (Tensor Value, Tensor? GradHidden, Tensor? GradBias) RunLowPrecision(
+        Tensor hidden, Tensor weight, Tensor? bias, Tensor targets, double epsilon, long ignoreIndex, long chunkElements, bool needHidden, bool needBias, Tensor? gradWeight, ScalarType low)
     {
         long width = hidden.shape[1];
         long vocabulary = weight.shape[0];
         (long count, Tensor h, Tensor y, Tensor? index) = KeptRows(hidden, targets, ignoreIndex);
 
         Tensor? gradHidden = needHidden ? torch.empty(count, width, dtype: hidden.dtype, device: hidden.device) : null;
-        Tensor? gradWeight = needWeight ? weightBuffer?.zero_() ?? torch.zeros_like(weight) : null;
+        gradWeight?.zero_();
         Tensor? gradBias = needBias ? torch.zeros_like(bias!) : null;
         Tensor total = torch.zeros(1, dtype: ScalarType.Float64, device: hidden.device);
-        bool backward = needHidden || needWeight || needBias;
+        bool backward = needHidden || gradWeight is not null || needBias;
         if (count > 0)
         {
             long stride = RowStride(vocabulary);
             long chunk = ChunkRows(count, stride, chunkElements);
             Tensor buffer = BufferCache.Rent(chunk * stride, hidden.dtype, hidden.device);
             Tensor lowBuffer = BufferCache.Rent(chunk * stride, low, hidden.device);
-            Tensor? lowWeightGradient = needWeight ? BufferCache.Rent(vocabulary * width, low, hidden.device) : null;
+            Tensor? lowWeightGradient = gradWeight is not null ? BufferCache.Rent(vocabulary * width, low, hidden.device) : null;
             try
             {
                 using Tensor lowHidden = h.to(low);
@@ -325,7 +309,7 @@ internal static class FusedLinearCrossEntropy
         }
 
         using Scalar kept = count.ToScalar();
-        return (total.div_(kept).to(hidden.dtype).squeeze(0), ScatterKept(gradHidden, index, hidden), gradWeight, gradBias);
+        return (total.div_(kept).to(hidden.dtype).squeeze(0), ScatterKept(gradHidden, index, hidden), gradBias);
     }
 
     // A [length, vocabulary] view of the buffer whose rows are stride elements apart.

@@ -16,7 +16,8 @@ namespace NicheTune.Training;
 /// weighting of the loss in a sum). The arithmetic is autograd's: the buffer times that factor, then added to an
 /// existing gradient — bit-identical results. Only a leaf weight (a parameter) is deferred; a computed weight (a
 /// merged adapter, a view) keeps the autograd path, as does every use of the loss outside a Trainer's step.
-/// Thread-static like <see cref="MixedPrecision"/>: a loss computed on another thread is unaffected.
+/// Buffers and probes are kept for the run: a step allocates neither. Thread-static like <see cref="MixedPrecision"/>:
+/// a loss computed on another thread is unaffected.
 /// </remarks>
 internal sealed class FusedWeightGradients : IDisposable
 {
@@ -24,7 +25,7 @@ internal sealed class FusedWeightGradients : IDisposable
     private static FusedWeightGradients? t_current;
 
     private readonly List<Slot> _slots = [];
-    private readonly List<(Slot Slot, Tensor Weight, Tensor Probe)> _pending = [];
+    private readonly List<(Slot Slot, Tensor Weight)> _pending = [];
 
     /// <summary>The gradients of the current thread's step, or <see langword="null"/> outside a Trainer's forward pass.</summary>
     public static FusedWeightGradients? Current => t_current;
@@ -41,74 +42,27 @@ internal sealed class FusedWeightGradients : IDisposable
     }
 
     /// <summary>
-    /// A buffer shaped like <paramref name="weight"/> for this step's gradient: one kept from an earlier step when one is
-    /// free (not awaiting <see cref="Apply"/>, and not still the <c>.grad</c> of the weight it was lent to), else a new one.
+    /// Defers <paramref name="weight"/>'s gradient to <see cref="Apply"/>: returns the buffer the loss writes the gradient
+    /// into (uninitialised; one kept from an earlier step when one is free) and the probe to add to the loss (value zero,
+    /// of type <paramref name="lossType"/>, derivative the multiplier).
     /// </summary>
-    public Tensor Rent(Tensor weight)
+    public (Tensor Buffer, Tensor Probe) Defer(Tensor weight, ScalarType lossType)
     {
-        // A buffer lent to a weight handle that has since been disposed cannot be checked: it is dropped from the pool
-        // (the gradient, if still referenced, keeps its memory), so the pool never grows with transient handles.
-        _slots.RemoveAll(slot =>
+        Slot slot = FreeSlot(weight) ?? NewSlot(weight);
+        if (slot.Probe is not { } probe || probe.dtype != lossType)
         {
-            bool lost = !slot.Pending && slot.LentTo is { IsInvalid: true };
-            if (lost)
-            {
-                slot.Buffer.Dispose();
-            }
-
-            return lost;
-        });
-        foreach (Slot slot in _slots)
+            slot.Probe?.Dispose();
+            probe = torch.zeros([], dtype: lossType, device: weight.device, requires_grad: true);
+            probe.DetachFromDisposeScope();
+            slot.Probe = probe;
+        }
+        else
         {
-            if (slot.Pending || !slot.Buffer.shape.SequenceEqual(weight.shape) || slot.Buffer.dtype != weight.dtype
-                || slot.Buffer.device_type != weight.device_type || slot.Buffer.device_index != weight.device_index)
-            {
-                continue;
-            }
-
-            if (slot.LentTo is { } owner)
-            {
-                using Tensor? grad = owner.grad;
-                if (grad is not null)
-                {
-                    // Still (or possibly) the weight's gradient: an optimizer that zeroes gradients in place keeps it.
-                    continue;
-                }
-
-                slot.LentTo = null;
-            }
-
-            slot.Pending = true;
-            return slot.Buffer;
+            probe.grad = null;
         }
 
-        Tensor fresh = torch.empty_like(weight);
-        fresh.DetachFromDisposeScope();
-        _slots.Add(new Slot(fresh) { Pending = true });
-        return fresh;
-    }
-
-    /// <summary>Gives back a rented buffer that will hold no gradient (the loss failed before registering it).</summary>
-    public void Return(Tensor buffer)
-    {
-        if (_slots.Find(s => ReferenceEquals(s.Buffer, buffer)) is { } slot && !_pending.Exists(p => ReferenceEquals(p.Slot, slot)))
-        {
-            slot.Pending = false;
-        }
-    }
-
-    /// <summary>
-    /// Records that <paramref name="buffer"/> (from <see cref="Rent"/>) holds the loss's gradient for
-    /// <paramref name="weight"/>, and returns the probe to add to the loss (value zero, derivative the multiplier).
-    /// </summary>
-    public Tensor Register(Tensor weight, Tensor buffer, ScalarType dtype)
-    {
-        Slot slot = _slots.Find(s => ReferenceEquals(s.Buffer, buffer))
-            ?? throw new ArgumentException("The buffer was not rented from this sink.", nameof(buffer));
-        Tensor probe = torch.zeros([], dtype: dtype, device: buffer.device, requires_grad: true);
-        probe.DetachFromDisposeScope();
-        _pending.Add((slot, weight, probe));
-        return probe;
+        _pending.Add((slot, weight));
+        return (slot.Buffer, probe);
     }
 
     /// <summary>
@@ -119,21 +73,16 @@ internal sealed class FusedWeightGradients : IDisposable
     {
         try
         {
-            foreach ((Slot slot, Tensor weight, Tensor probe) in _pending)
+            foreach ((Slot slot, Tensor weight) in _pending)
             {
-                using Tensor? factor = probe.grad;
+                using Tensor? factor = slot.Probe!.grad;
                 if (factor is null)
                 {
                     continue;
                 }
 
-                // Autograd's arithmetic: the incoming gradient times the saved gradient, then accumulated. A factor of
-                // exactly 1 (plain backward, no accumulation) leaves the values unchanged, so the pass is skipped on CPU.
-                if (factor.device_type != DeviceType.CPU || factor.item<float>() != 1f)
-                {
-                    slot.Buffer.mul_(factor);
-                }
-
+                // Autograd's arithmetic: the incoming gradient times the saved gradient, then accumulated.
+                slot.Buffer.mul_(factor);
                 using Tensor? grad = weight.grad;
                 if (grad is null)
                 {
@@ -153,37 +102,87 @@ internal sealed class FusedWeightGradients : IDisposable
     }
 
     /// <summary>Drops the pending gradients without applying them (a step that failed before or during backward).</summary>
-    public void Discard()
-    {
-        foreach ((Slot slot, _, Tensor probe) in _pending)
-        {
-            slot.Pending = false;
-            probe.Dispose();
-        }
+    public void Discard() => _pending.Clear();
 
-        _pending.Clear();
-    }
-
-    /// <summary>Frees the kept buffers; a weight whose <c>.grad</c> is one of them keeps that tensor.</summary>
+    /// <summary>Frees the kept buffers and probes; a weight whose <c>.grad</c> is one of the buffers keeps that tensor.</summary>
     public void Dispose()
     {
         Discard();
         foreach (Slot slot in _slots)
         {
-            slot.Buffer.Dispose();
+            slot.Dispose();
         }
 
         _slots.Clear();
     }
 
-    private sealed class Slot(Tensor buffer)
+    // A kept buffer shaped like the weight that is neither pending nor still the .grad of the weight it was lent to.
+    private Slot? FreeSlot(Tensor weight)
+    {
+        for (int i = _slots.Count - 1; i >= 0; i--)
+        {
+            Slot slot = _slots[i];
+            if (_pending.Exists(p => ReferenceEquals(p.Slot, slot)))
+            {
+                continue;
+            }
+
+            if (slot.LentTo is { IsInvalid: true })
+            {
+                // Lent to a weight handle since disposed, so it cannot be checked: dropped (the gradient, if still
+                // referenced, keeps its memory), so the pool never grows with transient handles.
+                slot.Dispose();
+                _slots.RemoveAt(i);
+                continue;
+            }
+
+            if (!slot.Buffer.shape.SequenceEqual(weight.shape) || slot.Buffer.dtype != weight.dtype
+                || slot.Buffer.device_type != weight.device_type || slot.Buffer.device_index != weight.device_index)
+            {
+                continue;
+            }
+
+            if (slot.LentTo is { } owner)
+            {
+                using Tensor? grad = owner.grad;
+                if (grad is not null)
+                {
+                    // Still (or possibly) the weight's gradient: an optimizer that zeroes gradients in place keeps it.
+                    continue;
+                }
+
+                slot.LentTo = null;
+            }
+
+            return slot;
+        }
+
+        return null;
+    }
+
+    private Slot NewSlot(Tensor weight)
+    {
+        Tensor buffer = torch.empty_like(weight);
+        buffer.DetachFromDisposeScope();
+        var slot = new Slot(buffer);
+        _slots.Add(slot);
+        return slot;
+    }
+
+    private sealed class Slot(Tensor buffer) : IDisposable
     {
         public Tensor Buffer { get; } = buffer;
 
-        public bool Pending { get; set; }
+        public Tensor? Probe { get; set; }
 
         // The weight whose .grad this buffer became; the buffer is free again once that .grad is cleared.
         public Tensor? LentTo { get; set; }
+
+        public void Dispose()
+        {
+            Buffer.Dispose();
+            Probe?.Dispose();
+        }
     }
 
     /// <summary>Restores the previous sink when disposed.</summary>

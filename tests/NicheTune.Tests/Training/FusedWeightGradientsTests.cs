@@ -36,11 +36,7 @@ public sealed class FusedWeightGradientsTests
         var autograd = Grads(hidden, weight, bias);
 
         using var sink = new FusedWeightGradients();
-        Tensor loss;
-        using (sink.Enter())
-        {
-            loss = FusedLinearCrossEntropy.Compute(hidden, weight, bias, targets, smoothing, chunkElements: chunkElements);
-        }
+        Tensor loss = InSink(sink, () => FusedLinearCrossEntropy.Compute(hidden, weight, bias, targets, smoothing, chunkElements: chunkElements));
 
         loss.mul(scale).backward();
         weight.grad.Should().BeNull("the weight gradient waits for Apply");
@@ -76,11 +72,7 @@ public sealed class FusedWeightGradientsTests
         using var sink = new FusedWeightGradients();
         foreach (Tensor y in new[] { targets, otherTargets })
         {
-            Tensor loss;
-            using (sink.Enter())
-            {
-                loss = FusedLinearCrossEntropy.Compute(hidden, weight, null, y, 0.0);
-            }
+            Tensor loss = InSink(sink, () => FusedLinearCrossEntropy.Compute(hidden, weight, null, y, 0.0));
 
             (ReferenceEquals(y, targets) ? loss : Second(loss)).mul(half).backward();
             sink.Apply();
@@ -111,11 +103,7 @@ public sealed class FusedWeightGradientsTests
         {
             for (int step = 0; step < 5; step++)
             {
-                Tensor loss;
-                using (sink.Enter())
-                {
-                    loss = FusedLinearCrossEntropy.Compute(hidden, weight, null, targets, 0.0);
-                }
+                Tensor loss = InSink(sink, () => FusedLinearCrossEntropy.Compute(hidden, weight, null, targets, 0.0));
 
                 loss.backward();
                 sink.Apply();
@@ -145,12 +133,8 @@ public sealed class FusedWeightGradientsTests
         leaf.grad = null;
 
         using var sink = new FusedWeightGradients();
-        Tensor loss;
-        using (sink.Enter())
-        {
-            // A merged adapter or a view: the gradient must flow through autograd to the tensors it is computed from.
-            loss = FusedLinearCrossEntropy.Compute(hidden, leaf.mul(torch.ones([], dtype: leaf.dtype)), null, targets, 0.0);
-        }
+        // A merged adapter or a view: the gradient must flow through autograd to the tensors it is computed from.
+        Tensor loss = InSink(sink, () => FusedLinearCrossEntropy.Compute(hidden, leaf.mul(torch.ones([], dtype: leaf.dtype)), null, targets, 0.0));
 
         loss.backward();
         leaf.grad.Should().NotBeNull("autograd delivers it without Apply");
@@ -167,10 +151,7 @@ public sealed class FusedWeightGradientsTests
         using var sink = new FusedWeightGradients();
         for (int i = 0; i < 3; i++)
         {
-            using (sink.Enter())
-            {
-                _ = FusedLinearCrossEntropy.Compute(hidden, weight, null, targets, 0.0);
-            }
+            _ = InSink(sink, () => FusedLinearCrossEntropy.Compute(hidden, weight, null, targets, 0.0));
 
             sink.Apply();
         }
@@ -203,5 +184,14 @@ public sealed class FusedWeightGradientsTests
 
         weight.grad.Should().NotBeNull("the other thread's loss went through autograd");
         sink.KeptBuffers.Should().Be(0);
+    }
+
+    // The loss as a Trainer's forward pass computes it: with the sink current.
+    private static Tensor InSink(FusedWeightGradients sink, Func<Tensor> loss)
+    {
+        using (sink.Enter())
+        {
+            return loss();
+        }
     }
 }
