@@ -40,6 +40,7 @@ internal static class FreezeGuard
         using var workload = TrainingWorkload.Create(shape, steps + 1);
         var times = arms.ToDictionary(a => a.Name, _ => new List<double>());
         var faults = arms.ToDictionary(a => a.Name, _ => new List<double>());
+        var roundMedians = arms.ToDictionary(a => a.Name, _ => new List<double>());
         using var recorder = new StepRecorder(steps + 2);
         // One untimed run of every arm first: the process's first steps on a new shape also settle glibc's dynamic mmap
         // threshold and libtorch's thread pools, and whichever arm ran first would carry that cost.
@@ -57,6 +58,7 @@ internal static class FreezeGuard
                 StepSample[] samples = recorder.Samples();
                 double[] ms = [.. samples.Select(s => s.Milliseconds)];
                 times[name].AddRange(ms);
+                roundMedians[name].Add(Statistics.Median(ms));
                 faults[name].AddRange(samples.Select(s => (double)s.PageFaults));
                 output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"   round {round + 1} {name,-14} median {Statistics.Median(ms),8:F1} ms, {Statistics.Median([.. samples.Select(s => (double)s.PageFaults)]),7:F0} page faults [{string.Join(" ", ms.Select(m => m.ToString("F0", CultureInfo.InvariantCulture)))}]"));
             }
@@ -68,7 +70,9 @@ internal static class FreezeGuard
         {
             double median = Statistics.Median([.. times[name]]);
             ratios[name] = median / full;
-            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"   {shape.Name}: {name} median {median:F1} ms / full median {full:F1} ms = {ratios[name]:F3} (page faults a step {Statistics.Median([.. faults[name]]):F0} / {Statistics.Median([.. faults["full"]]):F0})"));
+            // Each round's own ratio shows how far the machine's drift moves the result within one run.
+            IEnumerable<double> perRound = roundMedians[name].Zip(roundMedians["full"], (arm, whole) => arm / whole);
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"   {shape.Name}: {name} median {median:F1} ms / full median {full:F1} ms = {ratios[name]:F3} (rounds {string.Join(" ", perRound.Select(r => r.ToString("F3", CultureInfo.InvariantCulture)))}; page faults a step {Statistics.Median([.. faults[name]]):F0} / {Statistics.Median([.. faults["full"]]):F0})"));
         }
 
         return ratios;

@@ -28,9 +28,10 @@ namespace NicheTune.Training;
 /// </remarks>
 internal static class FusedLinearCrossEntropy
 {
-    // Elements of one chunk's logits: 16M floats = 64 MiB (333 rows of a 50k vocabulary), the fastest of 4M–16M on the
-    // benchmark model's output layer (docs/performance.md).
-    internal const long DefaultChunkElements = 16L << 20;
+    // Elements of one chunk's logits: 24M floats = 96 MiB at most (2,048 rows of a 50k vocabulary run as 5 × 410 in 82 MiB).
+    // Against 16M (7 × 293) it was 50–90 ms faster in each of ten interleaved rounds of the benchmark model's output
+    // layer, and 32M–64M gained nothing more (docs/performance.md, "Chunk size").
+    internal const long DefaultChunkElements = 24L << 20;
 
     // The default limit, or NICHETUNE_FUSED_CHUNK_ELEMENTS=N (1M–1G elements) for measurement on other machines.
     internal static readonly long ChunkElements = ReadSetting("NICHETUNE_FUSED_CHUNK_ELEMENTS", 1L << 20, 1L << 30, DefaultChunkElements);

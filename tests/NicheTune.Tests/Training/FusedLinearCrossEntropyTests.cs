@@ -146,6 +146,7 @@ public sealed class FusedLinearCrossEntropyTests
 
     [Theory]
     [InlineData(2048, 50304, 32L << 20, 512)]   // limit 667 rows: 4 chunks of 512, not 3 × 667 + 47
+    [InlineData(2048, 50304, 24L << 20, 410)]   // the default's limit, 500 rows: 5 chunks
     [InlineData(2048, 50304, 16L << 20, 293)]   // limit 333 rows: 7 chunks
     [InlineData(2048, 8192, 16L << 20, 2048)]   // everything fits in one chunk
     [InlineData(37, 128, 1, 1)]                 // a limit below one row still takes one row at a time
