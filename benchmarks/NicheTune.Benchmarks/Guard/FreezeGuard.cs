@@ -58,9 +58,10 @@ internal static class FreezeGuard
                 StepSample[] samples = recorder.Samples();
                 double[] ms = [.. samples.Select(s => s.Milliseconds)];
                 times[name].AddRange(ms);
-                roundMedians[name].Add(Statistics.Median(ms));
+                double roundMedian = Statistics.Median(ms);
+                roundMedians[name].Add(roundMedian);
                 faults[name].AddRange(samples.Select(s => (double)s.PageFaults));
-                output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"   round {round + 1} {name,-14} median {Statistics.Median(ms),8:F1} ms, {Statistics.Median([.. samples.Select(s => (double)s.PageFaults)]),7:F0} page faults [{string.Join(" ", ms.Select(m => m.ToString("F0", CultureInfo.InvariantCulture)))}]"));
+                output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"   round {round + 1} {name,-14} median {roundMedian,8:F1} ms, {Statistics.Median([.. samples.Select(s => (double)s.PageFaults)]),7:F0} page faults [{string.Join(" ", ms.Select(m => m.ToString("F0", CultureInfo.InvariantCulture)))}]"));
             }
         }
 
